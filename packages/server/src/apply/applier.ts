@@ -1,0 +1,223 @@
+import {
+  internalpb,
+  type AlarmMember,
+  type LeaseGrantResponse,
+  type ResponseHeader,
+} from '@latchkey/proto';
+import { type Backend, Table } from '../backend/backend.js';
+import type { Lessor } from '../lease/lessor.js';
+import type { Change, KVStore } from '../mvcc/store.js';
+import { MvccError } from '../mvcc/errors.js';
+import { LeaseError } from '../lease/errors.js';
+import { checkPut, executeDeleteRange, executePut, executeTxn } from './kv.js';
+import { BadEntryError, KeyNotFoundError } from './errors.js';
+
+/** The part of a Raft log entry the applier reads (structurally the raft core's Entry). */
+export interface LogEntry {
+  readonly index: number;
+  readonly term: number;
+  /** 0 = normal, 1 = configuration change */
+  readonly type: number;
+  readonly data: Uint8Array;
+}
+
+/** The outcome of one applied request, delivered to whoever proposed it (matched by request id). */
+export interface ApplyResult {
+  readonly id: bigint;
+  readonly response?: unknown;
+  readonly error?: Error;
+}
+
+/** All changes of one store revision, in the order they were made. */
+export interface RevisionChanges {
+  readonly rev: bigint;
+  readonly changes: readonly Change[];
+}
+
+/** Applies configuration-change entries; supplied by the node layer, which owns Raft's membership. */
+export type ConfChangeApplier = (entry: LogEntry) => unknown;
+
+const META_APPLIED = Buffer.from('consistentIndex');
+const META_CLUSTER = Buffer.from('clusterId');
+
+/**
+ * The deterministic applier: turns committed log entries into state changes of the MVCC store, the lessor and
+ * the cluster tables.
+ *
+ * Contract:
+ * - Deterministic: the same entries in the same order give the same state on every member. No clock, no
+ *   randomness, no member-local configuration is read here (ids that need randomness are chosen by the proposer
+ *   and travel in the entry).
+ * - One backend batch per `apply` call; the applied index is written in the same batch, so replaying the log
+ *   after a crash skips exactly the entries already applied (`entry.index <= appliedIndex`).
+ * - A request that fails validation against the current state (unknown lease, compacted revision, …) produces an
+ *   error result and changes nothing. Any other failure is a bug or a storage fault and is rethrown: the caller
+ *   must stop the process, since memory and disk may no longer agree.
+ * - Watchers are told about changes only after the batch has committed (`onCommit`).
+ */
+export class Applier {
+  private _appliedIndex: number;
+  private _appliedTerm = 0;
+  private pending: RevisionChanges[] = [];
+  private alarms: AlarmMember[] = [];
+
+  constructor(
+    private readonly backend: Backend,
+    private readonly store: KVStore,
+    private readonly lessor: Lessor,
+    private readonly onCommit: (revs: RevisionChanges[]) => void,
+    private readonly confChange: ConfChangeApplier = () => undefined,
+  ) {
+    const v = backend.get(Table.Meta, META_APPLIED);
+    this._appliedIndex = v ? Number(v.readBigUInt64BE(0)) : 0;
+    this._appliedTerm = v && v.length >= 16 ? Number(v.readBigUInt64BE(8)) : 0;
+  }
+
+  /** Index of the last applied entry (durable with the data it produced). */
+  get appliedIndex(): number {
+    return this._appliedIndex;
+  }
+
+  get appliedTerm(): number {
+    return this._appliedTerm;
+  }
+
+  /** The cluster id recorded by the first member, or 0n before it is. */
+  clusterId(): bigint {
+    const v = this.backend.get(Table.Meta, META_CLUSTER);
+    return v ? v.readBigUInt64BE(0) : 0n;
+  }
+
+  activeAlarms(): readonly AlarmMember[] {
+    return this.alarms;
+  }
+
+  /** Deletes keys in one revision on behalf of the lessor (lease revoke or expiry). */
+  readonly deleteKeys = (keys: Uint8Array[]): void => {
+    const txn = this.store.write();
+    for (const k of keys) txn.deleteRange(k, new Uint8Array(0));
+    this.finish(txn.end(), txn.changes);
+  };
+
+  /** Applies committed entries in order and returns the results of the requests among them. */
+  apply(entries: readonly LogEntry[]): ApplyResult[] {
+    const results: ApplyResult[] = [];
+    const fresh = entries.filter((e) => e.index > this._appliedIndex);
+    if (fresh.length === 0) return results;
+    this.backend.batch(() => {
+      for (const e of fresh) {
+        if (e.index !== this._appliedIndex + 1) {
+          throw new Error(`apply: entry ${e.index} does not follow applied index ${this._appliedIndex}`);
+        }
+        if (e.type === 1) {
+          this.confChange(e);
+        } else if (e.data.length > 0) {
+          const r = this.applyRequest(e);
+          if (r) results.push(r);
+        }
+        this._appliedIndex = e.index;
+        this._appliedTerm = e.term;
+      }
+      const v = Buffer.allocUnsafe(16);
+      v.writeBigUInt64BE(BigInt(this._appliedIndex), 0);
+      v.writeBigUInt64BE(BigInt(this._appliedTerm), 8);
+      this.backend.put(Table.Meta, META_APPLIED, v);
+    });
+    if (this.pending.length > 0) {
+      const revs = this.pending;
+      this.pending = [];
+      this.onCommit(revs);
+    }
+    return results;
+  }
+
+  private applyRequest(e: LogEntry): ApplyResult | undefined {
+    let req: internalpb.InternalRaftRequest;
+    try {
+      req = internalpb.InternalRaftRequest.decode(e.data);
+    } catch (err) {
+      throw new BadEntryError(e.index, { cause: err });
+    }
+    try {
+      return { id: req.id, response: this.dispatch(req) };
+    } catch (err) {
+      if (err instanceof MvccError || err instanceof LeaseError || err instanceof KeyNotFoundError) {
+        return { id: req.id, error: err };
+      }
+      throw err;
+    }
+  }
+
+  private header(): ResponseHeader {
+    return { clusterId: 0n, memberId: 0n, revision: this.store.currentRev, raftTerm: 0n };
+  }
+
+  private dispatch(req: internalpb.InternalRaftRequest): unknown {
+    if (req.put) {
+      const txn = this.store.write();
+      return this.guard(txn, () => {
+        checkPut(txn, this.lessor, req.put!);
+        return executePut(txn, req.put!);
+      });
+    }
+    if (req.deleteRange) {
+      const txn = this.store.write();
+      return this.guard(txn, () => executeDeleteRange(txn, req.deleteRange!));
+    }
+    if (req.txn) {
+      const txn = this.store.write();
+      return this.guard(txn, () => executeTxn(this.store, txn, this.lessor, req.txn!));
+    }
+    if (req.compaction) {
+      this.store.compact(req.compaction.revision);
+      return { header: this.header() };
+    }
+    if (req.leaseGrant) {
+      const lease = this.lessor.grant(req.leaseGrant.ID, req.leaseGrant.TTL);
+      const resp: LeaseGrantResponse = { header: this.header(), ID: lease.id, TTL: lease.ttl, error: '' };
+      return resp;
+    }
+    if (req.leaseRevoke) {
+      this.lessor.revoke(req.leaseRevoke.ID);
+      return { header: this.header() };
+    }
+    if (req.leaseCheckpoint) {
+      for (const c of req.leaseCheckpoint.checkpoints) this.lessor.checkpoint(c.ID, c.remainingTTL);
+      return { header: this.header() };
+    }
+    if (req.clusterMeta) {
+      if (!this.backend.get(Table.Meta, META_CLUSTER)) {
+        const v = Buffer.allocUnsafe(8);
+        v.writeBigUInt64BE(req.clusterMeta.clusterId);
+        this.backend.put(Table.Meta, META_CLUSTER, v);
+      }
+      return {};
+    }
+    if (req.alarm) {
+      return { header: this.header(), alarms: this.alarms };
+    }
+    return {};
+  }
+
+  /**
+   * Runs one write request in its own write transaction. A domain error is only acceptable before the first
+   * change; after that, memory and the batch disagree and the error is escalated.
+   */
+  private guard<T>(txn: ReturnType<KVStore['write']>, fn: () => T): T {
+    try {
+      const out = fn();
+      this.finish(txn.end(), txn.changes);
+      return out;
+    } catch (err) {
+      if (txn.changes.length > 0) {
+        throw new Error('apply: request failed after it changed the store', { cause: err });
+      }
+      txn.end();
+      throw err;
+    }
+  }
+
+  private finish(rev: bigint, changes: readonly Change[]): void {
+    if (changes.length > 0) this.pending.push({ rev, changes: [...changes] });
+  }
+}
