@@ -1,1 +1,4 @@
-export {};
+export { startServer, type RunningServer, type StartOptions } from './server.js';
+export { parseConfig, type Config, ConfigError } from './config.js';
+export { createLogger } from './logger.js';
+export { main } from './main.js';

@@ -88,6 +88,13 @@ export class Applier {
     return v ? v.readBigUInt64BE(0) : 0n;
   }
 
+  /** Records the cluster id at bootstrap; must run inside a backend batch. */
+  recordClusterId(id: bigint): void {
+    const v = Buffer.allocUnsafe(8);
+    v.writeBigUInt64BE(id);
+    this.backend.put(Table.Meta, META_CLUSTER, v);
+  }
+
   activeAlarms(): readonly AlarmMember[] {
     return this.alarms;
   }

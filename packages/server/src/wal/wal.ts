@@ -203,6 +203,8 @@ export class Wal {
   private lastIndex = 0;
   private nextPrepared: Promise<string> | undefined;
   private closed = false;
+  /** Appends run one at a time, in call order. */
+  private queue: Promise<void> = Promise.resolve();
 
   /** @internal use `openWal` */
   constructor(
@@ -239,18 +241,28 @@ export class Wal {
   async save(hardState: WalHardState | undefined, entries: readonly WalEntry[], sync: boolean): Promise<void> {
     if (this.closed) throw new Error('wal: closed');
     if (!hardState && entries.length === 0) return;
-    this.writer.reset();
-    for (const e of entries) this.writer.entry(e);
-    if (hardState) this.writer.hardState(hardState);
-    await this.append(this.writer.bytes(), sync);
-    if (entries.length > 0) this.lastIndex = entries[entries.length - 1]!.index;
+    await this.serial(async () => {
+      this.writer.reset();
+      for (const e of entries) this.writer.entry(e);
+      if (hardState) this.writer.hardState(hardState);
+      await this.append(this.writer.bytes(), sync);
+      if (entries.length > 0) this.lastIndex = entries[entries.length - 1]!.index;
+    });
   }
 
   /** Records that entries up to `mark.index` are captured by a backend snapshot. Always synced. */
   async saveSnapshot(mark: SnapshotMark): Promise<void> {
-    this.writer.reset();
-    this.writer.snapshot(mark);
-    await this.append(this.writer.bytes(), true);
+    await this.serial(async () => {
+      this.writer.reset();
+      this.writer.snapshot(mark);
+      await this.append(this.writer.bytes(), true);
+    });
+  }
+
+  private serial(fn: () => Promise<void>): Promise<void> {
+    const run = this.queue.then(fn);
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   /**
@@ -277,6 +289,7 @@ export class Wal {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.queue;
     closeSync(this.fd);
     if (this.nextPrepared) await this.nextPrepared.then((p) => fsp.unlink(p)).catch(() => undefined);
   }

@@ -1,0 +1,41 @@
+import { EtcdError, GrpcCode, type WireErrorSpec } from '@latchkey/proto';
+import { KeyNotFoundError } from '../apply/errors.js';
+import { LeaseExistsError, LeaseNotFoundError, LeaseTTLTooLargeError } from '../lease/errors.js';
+import { CompactedError, FutureRevisionError } from '../mvcc/errors.js';
+import {
+  CanceledError,
+  NoLeaderError,
+  RequestTooLargeError,
+  StoppedError,
+  TimeoutError,
+  TooManyRequestsError,
+} from '../node/errors.js';
+
+/** An error that already is a wire error (request validation, protocol rules): code + exact message. */
+export class WireStatusError extends Error {
+  constructor(readonly spec: WireErrorSpec) {
+    super(spec.message);
+    this.name = 'WireStatusError';
+  }
+}
+
+/**
+ * The one table from domain errors to etcd's wire errors. Unknown errors become INTERNAL with their message;
+ * `unexpected` is set so the caller logs them (they are bugs).
+ */
+export function toWireError(err: unknown): WireErrorSpec & { unexpected?: boolean } {
+  if (err instanceof WireStatusError) return err.spec;
+  if (err instanceof CompactedError) return EtcdError.Compacted;
+  if (err instanceof FutureRevisionError) return EtcdError.FutureRev;
+  if (err instanceof LeaseNotFoundError) return EtcdError.LeaseNotFound;
+  if (err instanceof LeaseExistsError) return EtcdError.LeaseExist;
+  if (err instanceof LeaseTTLTooLargeError) return EtcdError.LeaseTTLTooLarge;
+  if (err instanceof KeyNotFoundError) return EtcdError.KeyNotFound;
+  if (err instanceof RequestTooLargeError) return EtcdError.RequestTooLarge;
+  if (err instanceof NoLeaderError) return EtcdError.NoLeader;
+  if (err instanceof TimeoutError) return EtcdError.Timeout;
+  if (err instanceof StoppedError) return EtcdError.Stopped;
+  if (err instanceof TooManyRequestsError) return EtcdError.TooManyRequests;
+  if (err instanceof CanceledError) return EtcdError.RequestCanceled;
+  return { code: GrpcCode.INTERNAL, message: err instanceof Error ? err.message : String(err), unexpected: true };
+}

@@ -1,0 +1,58 @@
+import type * as grpc from '@grpc/grpc-js';
+import { EtcdError, LeaseService, type LeaseKeepAliveRequest, type LeaseKeepAliveResponse } from '@latchkey/proto';
+import type { EtcdServer } from '../../node/etcd-server.js';
+import { MAX_LEASE_TTL } from '../../lease/lessor.js';
+import { keyBytes } from '../../mvcc/keys.js';
+import { WireStatusError } from '../errors.js';
+import { header } from '../header.js';
+import { endWithError, type ServiceImpl } from './service.js';
+
+export function leaseService(s: EtcdServer): ServiceImpl<typeof LeaseService> {
+  return {
+    async LeaseGrant(req) {
+      if (req.TTL > MAX_LEASE_TTL) throw new WireStatusError(EtcdError.LeaseTTLTooLarge);
+      const res = await s.leaseGrant(req.TTL, req.ID);
+      return { ...res, header: header(s) };
+    },
+    async LeaseRevoke(req) {
+      await s.leaseRevoke(req.ID);
+      return { header: header(s) };
+    },
+    async LeaseTimeToLive(req) {
+      await s.linearizableRead();
+      const lease = s.lessor.lookup(req.ID);
+      if (!lease) return { header: header(s), ID: req.ID, TTL: -1n };
+      return {
+        header: header(s),
+        ID: req.ID,
+        TTL: s.lessor.remaining(lease),
+        grantedTTL: lease.ttl,
+        keys: req.keys ? [...lease.keys].map(keyBytes) : [],
+      };
+    },
+    async LeaseLeases() {
+      await s.linearizableRead();
+      return { header: header(s), leases: s.lessor.ids().map((ID) => ({ ID })) };
+    },
+    LeaseKeepAlive(call) {
+      const stream = call as grpc.ServerDuplexStream<LeaseKeepAliveRequest, LeaseKeepAliveResponse>;
+      let chain = Promise.resolve();
+      stream.on('data', (req: LeaseKeepAliveRequest) => {
+        // Answer in request order.
+        chain = chain.then(async () => {
+          try {
+            const ttl = await s.leaseRenew(req.ID);
+            if (!stream.writable) return;
+            stream.write({ header: header(s), ID: req.ID, TTL: ttl });
+          } catch (err) {
+            endWithError(stream, err);
+          }
+        });
+      });
+      stream.on('end', () => {
+        void chain.then(() => stream.end());
+      });
+      stream.on('error', () => undefined);
+    },
+  };
+}

@@ -1,0 +1,67 @@
+import { crc32 } from 'node:zlib';
+import { EtcdError, MaintenanceService, type StatusResponse } from '@latchkey/proto';
+import type { EtcdServer } from '../../node/etcd-server.js';
+import { ETCD_VERSION } from '../../version.js';
+import { WireStatusError } from '../errors.js';
+import { header } from '../header.js';
+import type { ServiceImpl } from './service.js';
+
+export function maintenanceService(s: EtcdServer, snapshot: ServiceImpl<typeof MaintenanceService>['Snapshot']): ServiceImpl<typeof MaintenanceService> {
+  return {
+    async Status() {
+      const size = s.backend.size();
+      const res: StatusResponse = {
+        header: header(s),
+        version: ETCD_VERSION,
+        dbSize: BigInt(size.total),
+        leader: s.leader,
+        raftIndex: BigInt(s.committedIndex),
+        raftTerm: BigInt(s.term),
+        raftAppliedIndex: BigInt(s.applier.appliedIndex),
+        errors: s.applier.activeAlarms().map((a) => `memberID:${a.memberID} alarm:${a.alarm === 1 ? 'NOSPACE' : 'CORRUPT'} `),
+        dbSizeInUse: BigInt(size.inUse),
+        isLearner: false,
+      };
+      return res;
+    },
+    async Alarm() {
+      const alarms = s.applier.activeAlarms();
+      // etcd answers a GET with no alarms with an entirely empty message.
+      if (alarms.length === 0) return {};
+      return { header: header(s), alarms: [...alarms] };
+    },
+    async Defragment() {
+      // LMDB reuses freed pages itself; there is nothing to rewrite.
+      return { header: header(s) };
+    },
+    async Hash() {
+      let h = 0;
+      s.store.forEachRecord(s.store.currentRev, (k, v) => {
+        h = crc32(v, crc32(k, h));
+      });
+      return { header: header(s), hash: h >>> 0 };
+    },
+    async HashKV(req) {
+      const rev = req.revision > 0n ? req.revision : s.store.currentRev;
+      if (rev > s.store.currentRev) throw new WireStatusError(EtcdError.FutureRev);
+      if (rev < s.store.compactRev) throw new WireStatusError(EtcdError.Compacted);
+      let h = crc32(Buffer.from('key'));
+      s.store.forEachRecord(rev, (k, v) => {
+        h = crc32(v, crc32(k, h));
+      });
+      const compact = s.store.compactRev;
+      return { header: header(s), hash: h >>> 0, compactRevision: compact > 0n ? compact : 0n };
+    },
+    Snapshot: snapshot,
+    async MoveLeader(req) {
+      if (req.targetID !== s.identity.memberId && !s.memberList().some((m) => m.id === req.targetID)) {
+        throw new WireStatusError(EtcdError.BadLeaderTransferee);
+      }
+      if (!s.isLeader) throw new WireStatusError(EtcdError.NotLeader);
+      return { header: header(s) };
+    },
+    async Downgrade() {
+      throw new WireStatusError({ code: 12, message: 'etcdserver: downgrade is not supported' });
+    },
+  };
+}

@@ -1,0 +1,70 @@
+import * as grpc from '@grpc/grpc-js';
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+
+/**
+ * One client port serving both gRPC (HTTP/2 with prior knowledge, "h2c") and the HTTP/1.1 JSON gateway, as
+ * etcd's cmux does: the first bytes of each connection decide. A connection that opens with the HTTP/2 preface
+ * goes to the gRPC server; anything else goes to the HTTP handler.
+ */
+export class ClientListener {
+  private readonly net: NetServer;
+  private readonly http: HttpServer;
+  private readonly injector: grpc.ConnectionInjector;
+  private readonly sockets = new Set<Socket>();
+
+  constructor(grpcServer: grpc.Server, httpHandler: (req: IncomingMessage, res: ServerResponse) => void) {
+    this.injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    this.http = createHttpServer({ keepAliveTimeout: 60_000 }, httpHandler);
+    this.net = createNetServer({ noDelay: true }, (socket) => this.route(socket));
+  }
+
+  listen(port: number, host: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.net.once('error', reject);
+      this.net.listen(port, host, () => {
+        this.net.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  address(): { port: number; address: string } {
+    return this.net.address() as { port: number; address: string };
+  }
+
+  async close(): Promise<void> {
+    this.injector.drain(0);
+    for (const s of this.sockets) s.destroy();
+    this.http.closeAllConnections();
+    await new Promise<void>((r) => this.net.close(() => r()));
+  }
+
+  private route(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    let head = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      head = Buffer.concat([head, chunk]);
+      const n = Math.min(head.length, H2_PREFACE.length);
+      const isH2 = head.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
+      // Decide as soon as the bytes seen rule one protocol out (or the whole preface has arrived).
+      if (isH2 && head.length < H2_PREFACE.length) return;
+      socket.off('data', onData);
+      socket.pause();
+      socket.unshift(head);
+      if (isH2) {
+        // Node's HTTP/2 session drains the bytes buffered in the socket into its native handle itself; resuming
+        // the socket here would hand them to JS 'data' listeners instead and break the session.
+        this.injector.injectConnection(socket);
+      } else {
+        this.http.emit('connection', socket);
+        socket.resume();
+      }
+    };
+    socket.on('data', onData);
+  }
+}

@@ -1,0 +1,264 @@
+import { randomBytes } from 'node:crypto';
+import {
+  internalpb,
+  type CompactionRequest,
+  type CompactionResponse,
+  type DeleteRangeRequest,
+  type DeleteRangeResponse,
+  type Init,
+  type LeaseGrantResponse,
+  type PutRequest,
+  type PutResponse,
+  type RangeRequest,
+  type RangeResponse,
+  type TxnRequest,
+  type TxnResponse,
+} from '@latchkey/proto';
+import type { Backend } from '../backend/backend.js';
+import type { Applier, ApplyResult } from '../apply/applier.js';
+import { executeRange, executeTxn, isTxnReadOnly } from '../apply/kv.js';
+import type { Lessor } from '../lease/lessor.js';
+import type { KVStore } from '../mvcc/store.js';
+import type { Clock } from './clock.js';
+import { NoLeaderError, RequestTooLargeError, StoppedError, TimeoutError } from './errors.js';
+import type { Membership, MemberInfo } from './membership.js';
+import { ReadIndexBatcher } from './read-index.js';
+import type { RaftNode } from './raft-node.js';
+import { Role, type CoreSoftState } from './raft-core.js';
+import { RequestIds, Wait } from './wait.js';
+
+export interface ServerLimits {
+  /** Largest encoded proposal accepted (etcd's --max-request-bytes). */
+  maxRequestBytes: number;
+  /** How long a proposal or read may wait before failing with "request timed out", in ms. */
+  requestTimeoutMs: number;
+}
+
+export interface Logger {
+  debug(msg: string, meta?: Record<string, unknown>): void;
+  info(msg: string, meta?: Record<string, unknown>): void;
+  warn(msg: string, meta?: Record<string, unknown>): void;
+  error(msg: string, meta?: Record<string, unknown>): void;
+}
+
+/** A member's identity and the cluster's, as response headers carry them. */
+export interface Identity {
+  memberId: bigint;
+  clusterId: bigint;
+  name: string;
+}
+
+/**
+ * The member's request facade (etcd's EtcdServer / RaftKV): what the API adapters call. Writes become proposals
+ * that complete when applied; linearizable reads wait for a ReadIndex round; serializable reads are served from
+ * the local store at once.
+ */
+export class EtcdServer {
+  readonly wait = new Wait<ApplyResult>();
+  private readonly ids: RequestIds;
+  readonly reads: ReadIndexBatcher;
+  private _leader = 0n;
+  private _term = 0;
+  private _commit = 0;
+  private stopped = false;
+  private readonly revokesInFlight = new Map<bigint, number>();
+  private timers: NodeJS.Timeout[] = [];
+
+  constructor(
+    readonly identity: Identity,
+    readonly node: RaftNode,
+    readonly backend: Backend,
+    readonly store: KVStore,
+    readonly lessor: Lessor,
+    readonly applier: Applier,
+    readonly members: Membership,
+    readonly clock: Clock,
+    readonly limits: ServerLimits,
+    readonly log: Logger,
+    /** Election timeout in ms: how far deadlines are extended when this member becomes the lease primary. */
+    private readonly electionMs: number,
+  ) {
+    this.ids = new RequestIds(identity.memberId);
+    this.reads = new ReadIndexBatcher((ctx) => this.node.readIndex(ctx), () => this.applier.appliedIndex, () => clock.now());
+  }
+
+  // ------------------------------------------------------------------------------ driver callbacks
+
+  /** Called with the results of each applied batch. */
+  onApplied(results: ApplyResult[]): void {
+    for (const r of results) this.wait.trigger(r.id, r);
+    this.reads.onApplied(this.applier.appliedIndex);
+  }
+
+  onSoftState(ss: CoreSoftState): void {
+    const wasLeader = this.isLeader;
+    if (ss.lead !== this._leader) this.log.info(`leader is now ${ss.lead.toString(16)}`);
+    this._leader = ss.lead;
+    const isLeader = ss.raftState === Role.Leader;
+    if (isLeader && !wasLeader) this.lessor.promote(this.electionMs);
+    if (!isLeader && wasLeader) this.lessor.demote();
+  }
+
+  onHardState(term: number, commit: number): void {
+    this._term = term;
+    this._commit = commit;
+  }
+
+  onTick(): void {
+    this.reads.onTick();
+  }
+
+  // ------------------------------------------------------------------------------ state
+
+  get isLeader(): boolean {
+    return this._leader === this.identity.memberId;
+  }
+
+  get leader(): bigint {
+    return this._leader;
+  }
+
+  get term(): number {
+    return this._term;
+  }
+
+  /** The highest log index this member knows to be committed. */
+  get committedIndex(): number {
+    return Math.max(this._commit, this.applier.appliedIndex);
+  }
+
+  /** Starts the member-local background duties (lease expiry and checkpoints). */
+  start(): void {
+    this.timers.push(setInterval(() => this.revokeExpiredLeases(), 500));
+    this.timers.push(setInterval(() => this.checkpointLeases(), 5000));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    const err = new StoppedError();
+    this.wait.failAll(err);
+    this.reads.failAll(err);
+  }
+
+  // ------------------------------------------------------------------------------ KV
+
+  async range(r: RangeRequest): Promise<RangeResponse> {
+    if (!r.serializable) await this.linearizableRead();
+    return executeRange(this.store, r);
+  }
+
+  put(r: PutRequest): Promise<PutResponse> {
+    return this.propose({ put: r }) as Promise<PutResponse>;
+  }
+
+  deleteRange(r: DeleteRangeRequest): Promise<DeleteRangeResponse> {
+    return this.propose({ deleteRange: r }) as Promise<DeleteRangeResponse>;
+  }
+
+  async txn(r: TxnRequest): Promise<TxnResponse> {
+    if (isTxnReadOnly(r)) {
+      // Read-only transactions are reads: no proposal, no revision.
+      if (!isTxnSerializable(r)) await this.linearizableRead();
+      return executeTxn(this.store, this.store.write(), this.lessor, r);
+    }
+    return this.propose({ txn: r }) as Promise<TxnResponse>;
+  }
+
+  compact(r: CompactionRequest): Promise<CompactionResponse> {
+    return this.propose({ compaction: r }) as Promise<CompactionResponse>;
+  }
+
+  // ------------------------------------------------------------------------------ leases
+
+  async leaseGrant(ttl: bigint, id: bigint): Promise<LeaseGrantResponse> {
+    let chosen = id;
+    if (chosen === 0n) {
+      do chosen = randomBytes(8).readBigUInt64BE(0) & 0x7fffffffffffffffn;
+      while (chosen === 0n || this.lessor.exists(chosen));
+    }
+    return (await this.propose({ leaseGrant: { TTL: ttl, ID: chosen } })) as LeaseGrantResponse;
+  }
+
+  async leaseRevoke(id: bigint): Promise<void> {
+    await this.propose({ leaseRevoke: { ID: id } });
+  }
+
+  /** Renews a lease; returns the TTL (0n for an unknown lease). Must run on the leader. */
+  async leaseRenew(id: bigint): Promise<bigint> {
+    if (!this.isLeader) throw new NoLeaderError();
+    return this.lessor.renew(id);
+  }
+
+  // ------------------------------------------------------------------------------ cluster
+
+  memberList(): MemberInfo[] {
+    return this.members.list();
+  }
+
+  // ------------------------------------------------------------------------------ plumbing
+
+  /** Waits until a read started now may be served from the local store (ReadIndex, batched). */
+  async linearizableRead(): Promise<void> {
+    if (this.stopped) throw new StoppedError();
+    await withTimeout(this.reads.wait(), this.limits.requestTimeoutMs, () => new TimeoutError('linearizable read'));
+  }
+
+  /** Proposes a request and resolves with its apply result (or rejects with its error). */
+  async propose(req: Init<internalpb.InternalRaftRequest>): Promise<unknown> {
+    if (this.stopped) throw new StoppedError();
+    const id = this.ids.id();
+    const data = internalpb.InternalRaftRequest.encode({ ...req, id });
+    if (data.length > this.limits.maxRequestBytes) throw new RequestTooLargeError(data.length, this.limits.maxRequestBytes);
+    const done = this.wait.register(id);
+    try {
+      this.node.propose(data);
+    } catch (err) {
+      this.wait.fail(id, new NoLeaderError({ cause: err }));
+    }
+    const result = await withTimeout(done, this.limits.requestTimeoutMs, () => {
+      this.wait.fail(id, new TimeoutError('request'));
+      return new TimeoutError('request');
+    });
+    if (result.error) throw result.error;
+    return result.response;
+  }
+
+  private revokeExpiredLeases(): void {
+    if (!this.isLeader) return;
+    const now = this.clock.now();
+    for (const id of this.lessor.expired()) {
+      const since = this.revokesInFlight.get(id);
+      if (since !== undefined && now - since < 3000) continue;
+      this.revokesInFlight.set(id, now);
+      this.propose({ leaseRevoke: { ID: id } })
+        .catch((err: unknown) => this.log.debug(`lease ${id.toString(16)} revoke: ${String(err)}`))
+        .finally(() => this.revokesInFlight.delete(id));
+    }
+  }
+
+  private checkpointLeases(): void {
+    if (!this.isLeader) return;
+    const cps = this.lessor.checkpoints();
+    if (cps.length === 0) return;
+    this.propose({ leaseCheckpoint: { checkpoints: cps.map((c) => ({ ID: c.id, remainingTTL: c.remainingTTL })) } }).catch(
+      (err: unknown) => this.log.debug(`lease checkpoint: ${String(err)}`),
+    );
+  }
+}
+
+function isTxnSerializable(t: TxnRequest): boolean {
+  const ser = (ops: TxnRequest['success']) =>
+    ops.every((op) => (op.requestRange ? op.requestRange.serializable : op.requestTxn ? isTxnSerializable(op.requestTxn) : true));
+  return ser(t.success) && ser(t.failure);
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(onTimeout()), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}

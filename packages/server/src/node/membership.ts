@@ -1,0 +1,68 @@
+import { createHash } from 'node:crypto';
+import { internalpb } from '@latchkey/proto';
+import { type Backend, Table } from '../backend/backend.js';
+
+/** A member as the cluster records it. */
+export interface MemberInfo {
+  id: bigint;
+  name: string;
+  peerURLs: string[];
+  clientURLs: string[];
+  isLearner: boolean;
+}
+
+/**
+ * A member's id, computed as etcd computes it so that every member derives the same ids from the same
+ * `--initial-cluster` and `--initial-cluster-token`: the first 8 bytes (big-endian) of SHA-1 over the member's
+ * sorted peer URLs concatenated, followed by the cluster token (and, for members added at runtime, a timestamp).
+ */
+export function computeMemberId(peerURLs: readonly string[], token: string, nowSeconds?: number): bigint {
+  const parts = [...peerURLs].sort().join('') + token + (nowSeconds === undefined ? '' : String(nowSeconds));
+  return createHash('sha1').update(parts).digest().readBigUInt64BE(0);
+}
+
+/** The cluster id: the first 8 bytes of SHA-1 over the sorted member ids, each as 8 big-endian bytes. */
+export function computeClusterId(memberIds: readonly bigint[]): bigint {
+  const sorted = [...memberIds].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const buf = Buffer.allocUnsafe(8 * sorted.length);
+  sorted.forEach((id, i) => buf.writeBigUInt64BE(id, i * 8));
+  return createHash('sha1').update(buf).digest().readBigUInt64BE(0);
+}
+
+/** The replicated membership table (backend table Members), read by MemberList and the transport. */
+export class Membership {
+  constructor(private readonly backend: Backend) {}
+
+  list(): MemberInfo[] {
+    const out: MemberInfo[] = [];
+    this.backend.scan(Table.Members, undefined, undefined, (_k, v) => {
+      const r = internalpb.MemberRecord.decode(v);
+      out.push({ id: r.id, name: r.name, peerURLs: r.peerUrls, clientURLs: r.clientUrls, isLearner: r.isLearner });
+    });
+    return out;
+  }
+
+  get(id: bigint): MemberInfo | undefined {
+    return this.list().find((m) => m.id === id);
+  }
+
+  /** Writes a member record; must run inside a backend batch. */
+  put(m: MemberInfo): void {
+    this.backend.put(
+      Table.Members,
+      idKey(m.id),
+      internalpb.MemberRecord.encode({ id: m.id, name: m.name, peerUrls: m.peerURLs, clientUrls: m.clientURLs, isLearner: m.isLearner }),
+    );
+  }
+
+  /** Removes a member record; must run inside a backend batch. */
+  remove(id: bigint): void {
+    this.backend.del(Table.Members, idKey(id));
+  }
+}
+
+function idKey(id: bigint): Buffer {
+  const k = Buffer.allocUnsafe(8);
+  k.writeBigUInt64BE(id);
+  return k;
+}

@@ -1,0 +1,167 @@
+import type { Failpoints } from './failpoints.js';
+import type { CoreEntry, CoreHardState, CoreMessage, CoreReadState, CoreReady, CoreSnapshot, CoreSoftState, RaftCore } from './raft-core.js';
+
+/** Where persisted entries go so that the Raft core can read them back (the core's Storage). */
+export interface RaftLog {
+  append(entries: CoreEntry[]): void;
+  setHardState(hs: CoreHardState): void;
+  applySnapshot(snap: CoreSnapshot): void;
+}
+
+/** What the driver needs from the write-ahead log. */
+export interface DurableLog {
+  save(hs: CoreHardState | undefined, entries: readonly CoreEntry[], sync: boolean): Promise<void>;
+  saveSnapshot(mark: { index: number; term: number }): Promise<void>;
+}
+
+/** The consumers of a processed Ready, wired by the server. */
+export interface ReadyHandlers<M extends CoreMessage> {
+  /** Sends messages to peers (fire and forget; the transport queues and drops under pressure). */
+  send(messages: M[]): void;
+  /** Applies committed entries (synchronously, deterministically). */
+  apply(entries: CoreEntry[]): void;
+  /** Installs a snapshot received from the leader into the state machine (replaces the backend). */
+  installSnapshot(snap: CoreSnapshot): Promise<void>;
+  softState(ss: CoreSoftState): void;
+  readStates(rs: CoreReadState[]): void;
+  hardState(hs: CoreHardState): void;
+  /** The loop hit an error it cannot survive: memory and disk may disagree. The process must exit. */
+  fatal(err: unknown): void;
+}
+
+/**
+ * THE driver loop: the one place where Raft's decisions become side effects, in the order the Ready contract
+ * demands:
+ *
+ *   1. persist the hard state and entries to the WAL (one write, one fdatasync if `mustSync`: group commit);
+ *      a snapshot from the leader is recorded and installed first;
+ *   2. hand the persisted entries to the core's storage;
+ *   3. send messages (only now: a vote or an append acknowledgement must not leave before what it promises is
+ *      durable);
+ *   4. apply committed entries (already durable on a quorum);
+ *   5. advance.
+ *
+ * Everything proposed while one Ready is being persisted lands in the next one, so under load one fsync covers
+ * many requests. Each step is preceded by a named failpoint that tests can turn into a crash.
+ *
+ * Concurrency: JS runs one callback at a time; `run` is the only async path and never runs twice at once, so
+ * the core is only touched between its awaits, which is what Raft's single-threaded contract requires.
+ */
+export class RaftNode<M extends CoreMessage = CoreMessage> {
+  private running = false;
+  private scheduled = false;
+  private stopped = false;
+  private ticker: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly core: RaftCore<M>,
+    private readonly wal: DurableLog,
+    private readonly log: RaftLog,
+    private readonly handlers: ReadyHandlers<M>,
+    private readonly failpoints: Failpoints,
+    private readonly tickMs: number,
+    private readonly onTick: () => void = () => {},
+  ) {}
+
+  start(): void {
+    this.ticker = setInterval(() => {
+      this.core.tick();
+      this.onTick();
+      this.kick();
+    }, this.tickMs);
+    this.kick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.ticker) clearInterval(this.ticker);
+    // Let an in-flight Ready finish so the WAL is not closed under it.
+    while (this.running) await new Promise((r) => setTimeout(r, 1));
+  }
+
+  /** Proposes data; throws if the core refuses (e.g. no leader). */
+  propose(data: Uint8Array): void {
+    this.core.propose(data);
+    this.kick();
+  }
+
+  readIndex(ctx: Uint8Array): void {
+    this.core.readIndex(ctx);
+    this.kick();
+  }
+
+  step(m: M): void {
+    this.core.step(m);
+    this.kick();
+  }
+
+  /** Runs `fn` against the core (conf changes, transfers, …) and processes what it produced. */
+  withCore<T>(fn: (core: RaftCore<M>) => T): T {
+    const out = fn(this.core);
+    this.kick();
+    return out;
+  }
+
+  /** Schedules a pass of the loop unless one is pending or running. */
+  kick(): void {
+    if (this.scheduled || this.running || this.stopped) return;
+    this.scheduled = true;
+    // setImmediate: incoming requests and messages queued behind I/O get a chance to join this batch.
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.run();
+    });
+  }
+
+  private async run(): Promise<void> {
+    if (this.running || this.stopped) return;
+    this.running = true;
+    try {
+      while (!this.stopped && this.core.hasReady()) {
+        await this.process(this.core.ready());
+      }
+    } catch (err) {
+      this.stopped = true;
+      this.handlers.fatal(err);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async process(rd: CoreReady<M>): Promise<void> {
+    const fp = this.failpoints;
+    if (rd.softState) this.handlers.softState(rd.softState);
+    if (rd.readStates.length > 0) this.handlers.readStates(rd.readStates);
+
+    if (rd.snapshot) {
+      await fp.hit('raftBeforeSaveSnapshot');
+      await this.handlers.installSnapshot(rd.snapshot);
+      await this.wal.saveSnapshot({ index: rd.snapshot.metadata.index, term: rd.snapshot.metadata.term });
+      this.log.applySnapshot(rd.snapshot);
+      await fp.hit('raftAfterSaveSnapshot');
+    }
+
+    await fp.hit('raftBeforeSave');
+    await this.wal.save(rd.hardState, rd.entries, rd.mustSync);
+    if (rd.hardState) {
+      this.log.setHardState(rd.hardState);
+      this.handlers.hardState(rd.hardState);
+    }
+    if (rd.entries.length > 0) this.log.append(rd.entries);
+    await fp.hit('raftAfterSave');
+
+    if (rd.messages.length > 0) {
+      await fp.hit('raftBeforeSend');
+      this.handlers.send(rd.messages);
+      await fp.hit('raftAfterSend');
+    }
+
+    if (rd.committedEntries.length > 0) {
+      await fp.hit('raftBeforeApply');
+      this.handlers.apply(rd.committedEntries);
+      await fp.hit('raftAfterApply');
+    }
+
+    this.core.advance(rd);
+  }
+}

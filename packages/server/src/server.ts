@@ -1,0 +1,197 @@
+import * as grpc from '@grpc/grpc-js';
+import { mkdirSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import {
+  ClusterService,
+  HealthService,
+  KVService,
+  LeaseService,
+  MaintenanceService,
+  type ServiceDesc,
+} from '@latchkey/proto';
+import { Applier } from './apply/applier.js';
+import { LmdbBackend } from './backend/lmdb-backend.js';
+import type { Config } from './config.js';
+import { Lessor } from './lease/lessor.js';
+import { KVStore } from './mvcc/store.js';
+import { systemClock, type Clock } from './node/clock.js';
+import { EtcdServer, type Logger } from './node/etcd-server.js';
+import { Failpoints } from './node/failpoints.js';
+import { computeClusterId, computeMemberId, Membership } from './node/membership.js';
+import { RaftNode } from './node/raft-node.js';
+import { SoloRaft } from './node/solo-raft.js';
+import { openWal, walExists } from './wal/wal.js';
+import { ClientListener } from './api/listener.js';
+import { grpcDefinition, grpcImplementation, type ServiceImpl } from './api/grpc/service.js';
+import { kvService } from './api/grpc/kv.js';
+import { leaseService } from './api/grpc/lease.js';
+import { maintenanceService } from './api/grpc/maintenance.js';
+import { clusterService } from './api/grpc/cluster.js';
+import { healthService } from './api/grpc/health.js';
+import { ETCD_CLUSTER_VERSION, ETCD_VERSION } from './version.js';
+
+export interface RunningServer {
+  readonly server: EtcdServer;
+  /** Client endpoints actually bound (host:port), in --listen-client-urls order. */
+  readonly clientAddresses: string[];
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  clock?: Clock;
+  failpoints?: Failpoints;
+  /** WAL segment size in bytes (tests use small segments). */
+  walSegmentBytes?: number;
+}
+
+/**
+ * The composition root: the only place where layers are wired together. Opens the backend and the WAL,
+ * recovers the store, the lessor and the applier, starts the Raft driver and the client listeners.
+ */
+export async function startServer(config: Config, log: Logger, opts: StartOptions = {}): Promise<RunningServer> {
+  const clock = opts.clock ?? systemClock;
+  const failpoints = opts.failpoints ?? new Failpoints();
+  const memberDir = join(config.dataDir, 'member');
+  const walDir = join(memberDir, 'wal');
+  const dbDir = join(memberDir, 'db');
+  mkdirSync(dbDir, { recursive: true });
+
+  const ids = [...config.initialCluster].map(([name, urls]) => ({ name, id: computeMemberId(urls, config.initialClusterToken), urls }));
+  if (ids.length > 1) {
+    throw new Error('latchkey: clusters of more than one member are not available in this build; use a single-member --initial-cluster');
+  }
+  const self = ids.find((m) => m.name === config.name)!;
+  const fresh = !walExists(walDir);
+  const { wal, contents } = openWal(walDir, self.id, { segmentBytes: opts.walSegmentBytes, warn: (m) => log.warn(m) });
+  const memberId = fresh ? self.id : contents.memberId;
+
+  const backend = new LmdbBackend(dbDir);
+  const members = new Membership(backend);
+  const electionTicks = Math.max(1, Math.round(config.electionTimeout / config.heartbeatInterval));
+  // etcd's minimum lease TTL: 1.5 election timeouts, rounded up to whole seconds.
+  const minTTL = BigInt(Math.ceil((3 * electionTicks * config.heartbeatInterval) / 2 / 1000));
+  let applier: Applier | undefined;
+  const lessor = new Lessor(backend, clock, minTTL, () => applier!.deleteKeys);
+  const store = new KVStore(backend, lessor);
+  store.forEachLive((kv) => {
+    if (kv.lease !== 0n) lessor.attach(kv.lease, kv.key);
+  });
+  let server: EtcdServer | undefined;
+  applier = new Applier(backend, store, lessor, () => {
+    // Watchers are told here once the watch hub exists.
+  });
+
+  const clusterId = applier.clusterId() || computeClusterId(ids.map((m) => m.id));
+  backend.batch(() => {
+    if (fresh) {
+      for (const m of ids) members.put({ id: m.id, name: m.name, peerURLs: m.urls, clientURLs: [], isLearner: false });
+      applier!.recordClusterId(clusterId);
+    }
+    const me = members.get(memberId);
+    if (me) members.put({ ...me, name: config.name, clientURLs: config.advertiseClientUrls });
+  });
+
+  const core = new SoloRaft(memberId, contents.hardState, contents.entries, applier.appliedIndex, contents.snapshot?.index ?? 0);
+  const node = new RaftNode(
+    core,
+    wal,
+    { append() {}, setHardState() {}, applySnapshot() {} },
+    {
+      send() {},
+      apply(entries) {
+        server!.onApplied(applier!.apply(entries));
+      },
+      async installSnapshot() {
+        throw new Error('latchkey: snapshots from a leader are not available for a single member');
+      },
+      softState: (ss) => server!.onSoftState(ss),
+      readStates: (rs) => {
+        for (const r of rs) server!.reads.onReadState(r.index, r.requestCtx);
+      },
+      hardState: (hs) => server!.onHardState(hs.term, hs.commit),
+      fatal: (err) => {
+        log.error('fatal error in the raft loop; exiting', { err: err instanceof Error ? err.stack : String(err) });
+        process.exit(1);
+      },
+    },
+    failpoints,
+    config.heartbeatInterval,
+    () => server?.onTick(),
+  );
+  server = new EtcdServer(
+    { memberId, clusterId, name: config.name },
+    node,
+    backend,
+    store,
+    lessor,
+    applier,
+    members,
+    clock,
+    { maxRequestBytes: config.maxRequestBytes, requestTimeoutMs: 5000 + 2 * config.electionTimeout },
+    log,
+    config.electionTimeout,
+  );
+  node.start();
+  server.start();
+
+  const grpcServer = new grpc.Server({
+    'grpc.max_receive_message_length': config.maxRequestBytes + 512 * 1024,
+    'grpc.max_send_message_length': 2 ** 31 - 1,
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.http2.min_ping_interval_without_data_ms': 5000,
+    'grpc.keepalive_time_ms': 2 * 60 * 60 * 1000,
+    'grpc.max_concurrent_streams': 2 ** 31 - 1,
+  });
+  const add = <S extends ServiceDesc>(desc: S, impl: ServiceImpl<S>) =>
+    grpcServer.addService(grpcDefinition(desc), grpcImplementation(desc, impl, log));
+  const s = server;
+  add(KVService, kvService(s, config.maxTxnOps));
+  add(LeaseService, leaseService(s));
+  add(MaintenanceService, maintenanceService(s, (call) => call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'snapshot: not available yet' })));
+  add(ClusterService, clusterService(s));
+  add(HealthService, healthService(s));
+
+  const http = (req: IncomingMessage, res: ServerResponse): void => {
+    if (req.method === 'GET' && req.url === '/health') {
+      res.writeHead(s.leader !== 0n ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ health: s.leader !== 0n ? 'true' : 'false' }));
+      return;
+    }
+    if (req.method === 'GET' && req.url === '/version') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ etcdserver: ETCD_VERSION, etcdcluster: ETCD_CLUSTER_VERSION }));
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
+    res.end('404 page not found\n');
+  };
+
+  const listeners: ClientListener[] = [];
+  const clientAddresses: string[] = [];
+  for (const url of config.listenClientUrls) {
+    const l = new ClientListener(grpcServer, http);
+    const host = url.hostname === 'localhost' ? '127.0.0.1' : url.hostname.replace(/^\[|\]$/g, '');
+    await l.listen(Number(url.port), host);
+    listeners.push(l);
+    clientAddresses.push(`${host}:${l.address().port}`);
+  }
+  log.info('serving client requests', { addresses: clientAddresses, memberId: memberId.toString(16), clusterId: clusterId.toString(16) });
+
+  let stopping: Promise<void> | undefined;
+  return {
+    server: s,
+    clientAddresses,
+    stop() {
+      stopping ??= (async () => {
+        await Promise.all(listeners.map((l) => l.close()));
+        grpcServer.forceShutdown();
+        await s.stop();
+        await node.stop();
+        await wal.close();
+        await backend.close();
+      })();
+      return stopping;
+    },
+  };
+}
