@@ -8,6 +8,7 @@ import {
   KVService,
   LeaseService,
   MaintenanceService,
+  WatchService,
   type ServiceDesc,
 } from '@latchkey/proto';
 import { Applier } from './apply/applier.js';
@@ -29,6 +30,10 @@ import { leaseService } from './api/grpc/lease.js';
 import { maintenanceService } from './api/grpc/maintenance.js';
 import { clusterService } from './api/grpc/cluster.js';
 import { healthService } from './api/grpc/health.js';
+import { watchService } from './api/grpc/watch.js';
+import { WatchHub } from './watch/hub.js';
+import { Gateway, type GatewayRoute } from './api/http/gateway.js';
+import { GATEWAY_ROUTES } from './api/http/routes.js';
 import { ETCD_CLUSTER_VERSION, ETCD_VERSION } from './version.js';
 
 export interface RunningServer {
@@ -43,6 +48,8 @@ export interface StartOptions {
   failpoints?: Failpoints;
   /** WAL segment size in bytes (tests use small segments). */
   walSegmentBytes?: number;
+  /** Interval of progress notifications for watchers that ask for them (etcd default 10 minutes). */
+  watchProgressIntervalMs?: number;
 }
 
 /**
@@ -78,9 +85,8 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     if (kv.lease !== 0n) lessor.attach(kv.lease, kv.key);
   });
   let server: EtcdServer | undefined;
-  applier = new Applier(backend, store, lessor, () => {
-    // Watchers are told here once the watch hub exists.
-  });
+  const hub = new WatchHub(store);
+  applier = new Applier(backend, store, lessor, (revs) => hub.notify(revs));
 
   const clusterId = applier.clusterId() || computeClusterId(ids.map((m) => m.id));
   backend.batch(() => {
@@ -143,29 +149,38 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     'grpc.keepalive_time_ms': 2 * 60 * 60 * 1000,
     'grpc.max_concurrent_streams': 2 ** 31 - 1,
   });
-  const add = <S extends ServiceDesc>(desc: S, impl: ServiceImpl<S>) =>
+  const impls = new Map<ServiceDesc, Record<string, unknown>>();
+  const add = <S extends ServiceDesc>(desc: S, impl: ServiceImpl<S>): void => {
     grpcServer.addService(grpcDefinition(desc), grpcImplementation(desc, impl, log));
+    impls.set(desc, impl as Record<string, unknown>);
+  };
   const s = server;
   add(KVService, kvService(s, config.maxTxnOps));
   add(LeaseService, leaseService(s));
   add(MaintenanceService, maintenanceService(s, (call) => call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'snapshot: not available yet' })));
   add(ClusterService, clusterService(s));
   add(HealthService, healthService(s));
+  add(WatchService, watchService(s, hub, config.maxRequestBytes, opts.watchProgressIntervalMs ?? 10 * 60 * 1000));
 
-  const http = (req: IncomingMessage, res: ServerResponse): void => {
+  const plain = (req: IncomingMessage, res: ServerResponse): boolean => {
     if (req.method === 'GET' && req.url === '/health') {
       res.writeHead(s.leader !== 0n ? 200 : 503, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ health: s.leader !== 0n ? 'true' : 'false' }));
-      return;
+      return true;
     }
     if (req.method === 'GET' && req.url === '/version') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ etcdserver: ETCD_VERSION, etcdcluster: ETCD_CLUSTER_VERSION }));
-      return;
+      return true;
     }
-    res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
-    res.end('404 page not found\n');
+    return false;
   };
+  const routes: GatewayRoute[] = [];
+  for (const [path, desc, method] of GATEWAY_ROUTES) {
+    const handler = impls.get(desc)?.[method];
+    if (handler) routes.push({ path, method: desc[method]!, handler: handler as GatewayRoute['handler'] });
+  }
+  const http = new Gateway(routes, plain, log).handle;
 
   const listeners: ClientListener[] = [];
   const clientAddresses: string[] = [];
@@ -187,6 +202,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
         await Promise.all(listeners.map((l) => l.close()));
         grpcServer.forceShutdown();
         await s.stop();
+        hub.close();
         await node.stop();
         await wal.close();
         await backend.close();

@@ -1,0 +1,36 @@
+import type * as grpc from '@grpc/grpc-js';
+import { WatchService, type Init, type WatchRequest, type WatchResponse } from '@latchkey/proto';
+import type { EtcdServer } from '../../node/etcd-server.js';
+import type { WatchHub } from '../../watch/hub.js';
+import { WatchStream, type WatchSink } from '../../watch/stream.js';
+import { header } from '../header.js';
+import type { ServiceImpl } from './service.js';
+
+/** Responses a stream may hold unsent before its watchers are treated as slow and caught up from history. */
+const STREAM_BUFFER_BOUND = 1024;
+
+export function watchService(s: EtcdServer, hub: WatchHub, maxResponseBytes: number, progressIntervalMs: number): ServiceImpl<typeof WatchService> {
+  return {
+    Watch(call) {
+      const stream = call as grpc.ServerDuplexStream<WatchRequest, Init<WatchResponse>>;
+      const sink: WatchSink = {
+        send: (r) => {
+          if (!stream.destroyed && stream.writable) stream.write(r);
+        },
+        get full() {
+          return stream.writableLength > STREAM_BUFFER_BOUND;
+        },
+        onDrain: (fn) => stream.on('drain', fn),
+        maxResponseBytes,
+      };
+      const ws = new WatchStream(hub, s.store, sink, (rev) => header(s, rev), { progressIntervalMs });
+      stream.on('data', (req: WatchRequest) => ws.handle(req));
+      // A client that stops sending (half-close) keeps receiving events, as with etcd: the stream lives until the
+      // client cancels or disconnects.
+      const close = (): void => ws.close();
+      stream.on('cancelled', close);
+      stream.on('close', close);
+      stream.on('error', close);
+    },
+  };
+}

@@ -1,0 +1,246 @@
+import * as grpc from '@grpc/grpc-js';
+import { Duplex } from 'node:stream';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { GrpcCode, JsonError, type MethodDesc } from '@latchkey/proto';
+import type { Logger } from '../../node/etcd-server.js';
+import { toWireError } from '../errors.js';
+import type { CallContext, StreamHandler, UnaryHandler } from '../grpc/service.js';
+import { JsonSplitter } from './json-stream.js';
+
+/** One gateway route: a POST path bound to an RPC and the handler that serves it over gRPC too. */
+export interface GatewayRoute {
+  readonly path: string;
+  readonly method: MethodDesc;
+  readonly handler: UnaryHandler<MethodDesc> | StreamHandler;
+}
+
+/**
+ * gRPC status → HTTP status, as etcd 3.4's gateway (grpc-gateway 1.6.4, the Debian build latchkey is compared
+ * with) maps them. NB: newer grpc-gateway versions (etcd 3.5 upstream) answer FailedPrecondition with 400.
+ */
+const HTTP_STATUS: Record<number, number> = {
+  [GrpcCode.OK]: 200,
+  [GrpcCode.CANCELLED]: 408,
+  [GrpcCode.UNKNOWN]: 500,
+  [GrpcCode.INVALID_ARGUMENT]: 400,
+  [GrpcCode.DEADLINE_EXCEEDED]: 504,
+  [GrpcCode.NOT_FOUND]: 404,
+  [GrpcCode.ALREADY_EXISTS]: 409,
+  [GrpcCode.PERMISSION_DENIED]: 403,
+  [GrpcCode.RESOURCE_EXHAUSTED]: 429,
+  [GrpcCode.FAILED_PRECONDITION]: 412,
+  [GrpcCode.ABORTED]: 409,
+  [GrpcCode.OUT_OF_RANGE]: 400,
+  [GrpcCode.UNIMPLEMENTED]: 501,
+  [GrpcCode.INTERNAL]: 500,
+  [GrpcCode.UNAVAILABLE]: 503,
+  [GrpcCode.DATA_LOSS]: 500,
+  [GrpcCode.UNAUTHENTICATED]: 401,
+};
+
+const MAX_BODY = 2 * 1024 * 1024;
+
+/**
+ * The HTTP/JSON gateway (etcd's grpc-gateway): POST /v3/… (and the /v3beta/… alias) with a JSON request body,
+ * answered with proto3 JSON; streaming routes take a sequence of JSON messages and answer with chunked
+ * `{"result": …}` lines. Requests run through the same handlers as gRPC calls.
+ */
+export class Gateway {
+  private readonly routes = new Map<string, GatewayRoute>();
+
+  constructor(
+    routes: readonly GatewayRoute[],
+    private readonly extra: (req: IncomingMessage, res: ServerResponse) => boolean,
+    private readonly log: Logger,
+  ) {
+    for (const r of routes) this.routes.set(r.path, r);
+  }
+
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    res.setHeader('Access-Control-Allow-Origin', '*');
+    if (this.extra(req, res)) return;
+    let path = (req.url ?? '/').split('?')[0]!;
+    if (path.startsWith('/v3beta/')) path = `/v3/${path.slice('/v3beta/'.length)}`;
+    const route = this.routes.get(path);
+    if (req.method === 'OPTIONS') {
+      res.setHeader('Access-Control-Allow-Methods', 'POST, GET, OPTIONS, PUT, DELETE');
+      res.setHeader('Access-Control-Allow-Headers', 'accept, content-type, authorization');
+      res.writeHead(200).end();
+      return;
+    }
+    if (!route) {
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('404 page not found\n');
+      return;
+    }
+    if (req.method !== 'POST') {
+      res.writeHead(405, { 'content-type': 'text/plain; charset=utf-8' }).end('Method Not Allowed\n');
+      return;
+    }
+    const metadata = new grpc.Metadata();
+    const auth = req.headers['authorization'];
+    if (typeof auth === 'string') metadata.set('authorization', auth);
+    if (route.method.requestStream || route.method.responseStream) this.stream(route, req, res, metadata);
+    else this.unary(route, req, res, metadata);
+  };
+
+  private unary(route: GatewayRoute, req: IncomingMessage, res: ServerResponse, metadata: grpc.Metadata): void {
+    readBody(req).then(
+      async (body) => {
+        const ac = new AbortController();
+        res.on('close', () => ac.abort());
+        let msg: unknown;
+        try {
+          msg = route.method.requestType.fromJSON(body.trim() === '' ? {} : JSON.parse(body));
+        } catch (err) {
+          this.fail(res, { code: GrpcCode.INVALID_ARGUMENT, message: jsonMessage(err) });
+          return;
+        }
+        const ctx: CallContext = { metadata, signal: ac.signal };
+        try {
+          const out = await (route.handler as UnaryHandler<MethodDesc>)(msg as never, ctx);
+          const json = JSON.stringify(route.method.responseType.toJSON(out as never));
+          res.writeHead(200, { 'content-type': 'application/json', 'grpc-metadata-content-type': 'application/grpc' }).end(json);
+        } catch (err) {
+          const w = toWireError(err);
+          if (w.unexpected) this.log.error(`${route.path}: unexpected error`, { err: err instanceof Error ? err.stack : String(err) });
+          this.fail(res, w);
+        }
+      },
+      (err: unknown) => this.fail(res, { code: GrpcCode.INVALID_ARGUMENT, message: err instanceof Error ? err.message : String(err) }),
+    );
+  }
+
+  private fail(res: ServerResponse, w: { code: number; message: string }): void {
+    if (res.headersSent) return;
+    res
+      .writeHead(HTTP_STATUS[w.code] ?? 500, { 'content-type': 'application/json', trailer: 'Grpc-Trailer-Content-Type' })
+      .end(JSON.stringify({ error: w.message, message: w.message, code: w.code }));
+  }
+
+  /**
+   * Streaming routes: the request body is parsed into messages as it arrives and fed to the handler through a
+   * call object that looks like a grpc-js server stream; each message the handler writes becomes a line.
+   */
+  private stream(route: GatewayRoute, req: IncomingMessage, res: ServerResponse, metadata: grpc.Metadata): void {
+    const call = new GatewayCall(route.method, res, metadata);
+    const splitter = new JsonSplitter();
+    let started = false;
+    const start = (first: unknown): void => {
+      started = true;
+      if (!route.method.requestStream) call.request = first;
+      (route.handler as StreamHandler)(call as never);
+      if (route.method.requestStream) call.push(first);
+    };
+    const feed = (text: string): boolean => {
+      let msg: unknown;
+      try {
+        msg = route.method.requestType.fromJSON(JSON.parse(text));
+      } catch (err) {
+        if (!started) this.fail(res, { code: GrpcCode.UNKNOWN, message: jsonMessage(err) });
+        else call.fail({ code: GrpcCode.UNKNOWN, message: jsonMessage(err) });
+        req.destroy();
+        return false;
+      }
+      if (!started) start(msg);
+      else if (route.method.requestStream) call.push(msg);
+      return true;
+    };
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => {
+      for (const text of splitter.push(chunk)) if (!feed(text)) return;
+    });
+    req.on('end', () => {
+      const rest = splitter.rest();
+      if (rest !== '') {
+        feed(rest);
+        return;
+      }
+      if (!started) start(route.method.requestType.fromJSON({}));
+      // The client finished sending; the stream stays open for responses (watch, keepalive) until it disconnects.
+      if (route.method.requestStream) call.push(null);
+    });
+    res.on('close', () => call.cancel());
+  }
+}
+
+/** A grpc-js-like server call over an HTTP response: object-mode duplex plus `request`, `metadata`, `cancelled`. */
+class GatewayCall extends Duplex {
+  request: unknown;
+  cancelled = false;
+  private wroteHead = false;
+
+  constructor(
+    private readonly method: MethodDesc,
+    private readonly res: ServerResponse,
+    readonly metadata: grpc.Metadata,
+  ) {
+    super({ objectMode: true, highWaterMark: 64 });
+    // A handler reports failure by emitting 'error' with a grpc status object.
+    this.on('error', (err: { code?: number; details?: string }) => {
+      this.fail({ code: err.code ?? GrpcCode.UNKNOWN, message: err.details ?? String(err) });
+    });
+  }
+
+  override _read(): void {}
+
+  override _write(msg: unknown, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.head();
+    const line = JSON.stringify({ result: this.method.responseType.toJSON(msg as never) });
+    if (this.res.write(`${line}\n`)) cb();
+    else this.res.once('drain', () => cb());
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.head();
+    this.res.end();
+    cb();
+  }
+
+  fail(w: { code: number; message: string }): void {
+    if (this.res.writableEnded) return;
+    if (!this.res.headersSent) {
+      const status = HTTP_STATUS[w.code] ?? 500;
+      this.res.writeHead(status, { 'content-type': 'application/json' });
+      this.res.end(JSON.stringify({ error: w.message, message: w.message, code: w.code }));
+      return;
+    }
+    this.res.end(`${JSON.stringify({ error: { grpc_code: w.code, http_code: HTTP_STATUS[w.code] ?? 500, message: w.message, http_status: '' } })}\n`);
+  }
+
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.emit('cancelled');
+    this.destroy();
+  }
+
+  private head(): void {
+    if (this.wroteHead) return;
+    this.wroteHead = true;
+    this.res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked', 'grpc-metadata-content-type': 'application/grpc' });
+  }
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let n = 0;
+    req.on('data', (c: Buffer) => {
+      n += c.length;
+      if (n > MAX_BODY) {
+        reject(new Error('request body too large'));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function jsonMessage(err: unknown): string {
+  if (err instanceof JsonError) return err.message;
+  if (err instanceof SyntaxError) return /Unexpected end/.test(err.message) ? 'unexpected EOF' : err.message;
+  return err instanceof Error ? err.message : String(err);
+}
