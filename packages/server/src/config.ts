@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseRetention } from './node/auto-compactor.js';
 
 /**
  * Server configuration from etcd's flag names (and `LATCHKEY_<FLAG_NAME>` environment variables, flags winning),
@@ -142,6 +143,11 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   if (state !== 'new' && state !== 'existing') throw new ConfigError(`--initial-cluster-state: invalid value "${state}" (new or existing)`);
   const mode = get('auto-compaction-mode');
   if (mode !== 'periodic' && mode !== 'revision') throw new ConfigError(`--auto-compaction-mode: invalid value "${mode}"`);
+  try {
+    parseRetention(mode, get('auto-compaction-retention'));
+  } catch (err) {
+    throw new ConfigError(`--auto-compaction-retention: ${(err as Error).message}`);
+  }
   const level = get('log-level');
   if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new ConfigError(`--log-level: invalid value "${level}"`);
   const heartbeatInterval = int('heartbeat-interval', 1);

@@ -22,6 +22,8 @@ import { Failpoints } from './node/failpoints.js';
 import { computeClusterId, computeMemberId, Membership } from './node/membership.js';
 import { RaftNode } from './node/raft-node.js';
 import { SoloRaft } from './node/solo-raft.js';
+import { LogCompactor } from './node/log-compactor.js';
+import { AutoCompactor, parseRetention } from './node/auto-compactor.js';
 import { openWal, walExists } from './wal/wal.js';
 import { ClientListener } from './api/listener.js';
 import { grpcDefinition, grpcImplementation, type ServiceImpl } from './api/grpc/service.js';
@@ -31,6 +33,7 @@ import { maintenanceService } from './api/grpc/maintenance.js';
 import { clusterService } from './api/grpc/cluster.js';
 import { healthService } from './api/grpc/health.js';
 import { watchService } from './api/grpc/watch.js';
+import { snapshotHandler } from './api/grpc/snapshot.js';
 import { WatchHub } from './watch/hub.js';
 import { Gateway, type GatewayRoute } from './api/http/gateway.js';
 import { GATEWAY_ROUTES } from './api/http/routes.js';
@@ -138,8 +141,27 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     log,
     config.electionTimeout,
   );
+  server.logCompactor = new LogCompactor(
+    config.snapshotCount,
+    contents.snapshot?.index ?? 0,
+    async (index, term) => {
+      await backend.sync();
+      await wal.saveSnapshot({ index, term });
+      await wal.releaseTo(index);
+    },
+    log,
+  );
+  const srv = server;
+  const autoCompactor = new AutoCompactor(
+    config.autoCompactionMode,
+    parseRetention(config.autoCompactionMode, config.autoCompactionRetention),
+    clock,
+    () => ({ isLeader: srv.isLeader, currentRev: store.currentRev, compactRev: store.compactRev }),
+    (rev) => srv.compact({ revision: rev, physical: false }),
+  );
   node.start();
   server.start();
+  autoCompactor.start();
 
   const grpcServer = new grpc.Server({
     'grpc.max_receive_message_length': config.maxRequestBytes + 512 * 1024,
@@ -157,7 +179,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
   const s = server;
   add(KVService, kvService(s, config.maxTxnOps));
   add(LeaseService, leaseService(s));
-  add(MaintenanceService, maintenanceService(s, (call) => call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'snapshot: not available yet' })));
+  add(MaintenanceService, maintenanceService(s, snapshotHandler(s, memberDir)));
   add(ClusterService, clusterService(s));
   add(HealthService, healthService(s));
   add(WatchService, watchService(s, hub, config.maxRequestBytes, opts.watchProgressIntervalMs ?? 10 * 60 * 1000));
@@ -201,6 +223,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       stopping ??= (async () => {
         await Promise.all(listeners.map((l) => l.close()));
         grpcServer.forceShutdown();
+        autoCompactor.stop();
         await s.stop();
         hub.close();
         await node.stop();

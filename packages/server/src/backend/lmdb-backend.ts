@@ -1,4 +1,5 @@
 import { statSync } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { type Backend, Table, ALL_TABLES } from './backend.js';
@@ -84,8 +85,17 @@ export class LmdbBackend implements Backend {
     return { total, inUse: Math.min(inUse, total || inUse) };
   }
 
+  /** Writes `out` as one LMDB data file (the environment's data.mdb, copied under one read transaction). */
   async copyTo(out: string): Promise<void> {
-    await this.env.backup(out, false);
+    // LMDB copies an environment into a directory; take the data file out of it.
+    const dir = `${out}.d`;
+    await mkdir(dir, { recursive: true });
+    try {
+      await this.env.backup(dir, false);
+      await rename(join(dir, 'data.mdb'), out);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 
   async close(): Promise<void> {

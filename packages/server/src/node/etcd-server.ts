@@ -26,6 +26,7 @@ import { ReadIndexBatcher } from './read-index.js';
 import type { RaftNode } from './raft-node.js';
 import { Role, type CoreSoftState } from './raft-core.js';
 import { RequestIds, Wait } from './wait.js';
+import type { LogCompactor } from './log-compactor.js';
 
 export interface ServerLimits {
   /** Largest encoded proposal accepted (etcd's --max-request-bytes). */
@@ -88,7 +89,11 @@ export class EtcdServer {
   onApplied(results: ApplyResult[]): void {
     for (const r of results) this.wait.trigger(r.id, r);
     this.reads.onApplied(this.applier.appliedIndex);
+    this.logCompactor?.maybe(this.applier.appliedIndex, this.applier.appliedTerm);
   }
+
+  /** Set by the composition root: bounds the WAL (see LogCompactor). */
+  logCompactor: LogCompactor | undefined;
 
   onSoftState(ss: CoreSoftState): void {
     const wasLeader = this.isLeader;
