@@ -33,13 +33,18 @@ export interface ReadyHandlers<M extends CoreMessage> {
  * THE driver loop: the one place where Raft's decisions become side effects, in the order the Ready contract
  * demands:
  *
- *   1. persist the hard state and entries to the WAL (one write, one fdatasync if `mustSync`: group commit);
- *      a snapshot from the leader is recorded and installed first;
- *   2. hand the persisted entries to the core's storage;
- *   3. send messages (only now: a vote or an append acknowledgement must not leave before what it promises is
- *      durable);
- *   4. apply committed entries (already durable on a quorum);
+ *   1. a snapshot from the leader is installed and recorded first;
+ *   2. committed entries are applied: they are already durable on a quorum (earlier Readys persisted them), so
+ *      their clients are answered without waiting for this Ready's own fsync;
+ *   3. the hard state and new entries are persisted to the WAL (one write, one fdatasync if `mustSync`: group
+ *      commit) and handed to the core's storage;
+ *   4. messages are sent (only now: a vote or an append acknowledgement must not leave before what it promises
+ *      is durable);
  *   5. advance.
+ *
+ * NB: because of step 2 the backend's applied index can run ahead of the commit index in the last persisted
+ * hard state if the process dies during step 3; recovery raises the commit index to the applied index (every
+ * applied entry was committed).
  *
  * Everything proposed while one Ready is being persisted lands in the next one, so under load one fsync covers
  * many requests. Each step is preceded by a named failpoint that tests can turn into a crash.
@@ -141,6 +146,12 @@ export class RaftNode<M extends CoreMessage = CoreMessage> {
       await fp.hit('raftAfterSaveSnapshot');
     }
 
+    if (rd.committedEntries.length > 0) {
+      await fp.hit('raftBeforeApply');
+      this.handlers.apply(rd.committedEntries);
+      await fp.hit('raftAfterApply');
+    }
+
     await fp.hit('raftBeforeSave');
     await this.wal.save(rd.hardState, rd.entries, rd.mustSync);
     if (rd.hardState) {
@@ -154,12 +165,6 @@ export class RaftNode<M extends CoreMessage = CoreMessage> {
       await fp.hit('raftBeforeSend');
       this.handlers.send(rd.messages);
       await fp.hit('raftAfterSend');
-    }
-
-    if (rd.committedEntries.length > 0) {
-      await fp.hit('raftBeforeApply');
-      this.handlers.apply(rd.committedEntries);
-      await fp.hit('raftAfterApply');
     }
 
     this.core.advance(rd);
