@@ -4,6 +4,7 @@ import { EMPTY_BYTES, Reader, WireError, withWriter, type Writer } from '../runt
 import { boolFromJson, bytesFromJson, bytesToJson, enumFromJson, enumToJson, int32FromJson, int64FromJson, int64NumberFromJson, jsonArray, jsonObject, stringFromJson, type JsonObject } from '../runtime/json.js';
 import type { Init, MessageType } from '../runtime/types.js';
 import type { ServiceDesc } from '../runtime/types.js';
+import { LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse } from './etcdserverpb.js';
 
 export enum EntryType {
   ENTRY_NORMAL = 0,
@@ -754,105 +755,11 @@ export const SnapshotAck: MessageType<SnapshotAck> = {
   },
 };
 
-/** Requests a member forwards to the leader (linearizable read index, lease keep-alive/time-to-live). */
-export interface ReadIndexRequest {
-}
-
-export const ReadIndexRequest: MessageType<ReadIndexRequest> = {
-  typeName: 'latchkeyraftpb.ReadIndexRequest',
-  create(init: Init<ReadIndexRequest> = {}): ReadIndexRequest {
-    return ReadIndexRequest.decode(ReadIndexRequest.encode(init));
-  },
-  encode(m: Init<ReadIndexRequest>): Buffer {
-    return withWriter((w) => ReadIndexRequest.write(m, w));
-  },
-  decode(buf: Uint8Array): ReadIndexRequest {
-    return ReadIndexRequest.read(new Reader(buf), buf.length);
-  },
-  write(_m: Init<ReadIndexRequest>, _w: Writer): void {
-  },
-  read(r: Reader, end: number): ReadIndexRequest {
-    const m: ReadIndexRequest = {  };
-    while (r.pos < end) {
-      const tag = r.uint32();
-      const wt = tag & 7;
-      switch (tag >>> 3) {
-        default:
-          r.skip(wt);
-      }
-    }
-    if (r.pos !== end) throw new WireError('proto: ReadIndexRequest overruns its length');
-    return m;
-  },
-  toJSON(_m: Init<ReadIndexRequest>): JsonObject {
-    const o: JsonObject = {};
-    return o;
-  },
-  fromJSON(j: unknown): ReadIndexRequest {
-    const o = jsonObject(j, 'latchkeyraftpb.ReadIndexRequest');
-    const m: ReadIndexRequest = {  };
-    void o;
-    return m;
-  },
-};
-
-export interface ReadIndexResponse {
-  index: number;
-}
-
-export const ReadIndexResponse: MessageType<ReadIndexResponse> = {
-  typeName: 'latchkeyraftpb.ReadIndexResponse',
-  create(init: Init<ReadIndexResponse> = {}): ReadIndexResponse {
-    return ReadIndexResponse.decode(ReadIndexResponse.encode(init));
-  },
-  encode(m: Init<ReadIndexResponse>): Buffer {
-    return withWriter((w) => ReadIndexResponse.write(m, w));
-  },
-  decode(buf: Uint8Array): ReadIndexResponse {
-    return ReadIndexResponse.read(new Reader(buf), buf.length);
-  },
-  write(m: Init<ReadIndexResponse>, w: Writer): void {
-    if (m.index !== undefined && m.index !== 0) { w.tag(1, 0); w.int64Number(m.index); }
-  },
-  read(r: Reader, end: number): ReadIndexResponse {
-    const m: ReadIndexResponse = { index: 0 };
-    while (r.pos < end) {
-      const tag = r.uint32();
-      const wt = tag & 7;
-      switch (tag >>> 3) {
-        case 1:
-          if (wt !== 0) throw new WireError('proto: wrong wire type for field ReadIndexResponse.index');
-          m.index = r.int64Number();
-          break;
-        default:
-          r.skip(wt);
-      }
-    }
-    if (r.pos !== end) throw new WireError('proto: ReadIndexResponse overruns its length');
-    return m;
-  },
-  toJSON(m: Init<ReadIndexResponse>): JsonObject {
-    const o: JsonObject = {};
-    if (m.index !== undefined && m.index !== 0) o["index"] = m.index.toString();
-    return o;
-  },
-  fromJSON(j: unknown): ReadIndexResponse {
-    const o = jsonObject(j, 'latchkeyraftpb.ReadIndexResponse');
-    const m: ReadIndexResponse = { index: 0 };
-    for (const k of Object.keys(o)) {
-      const v = o[k];
-      switch (k) {
-        case "index":
-          m.index = int64NumberFromJson(v, 'index', true);
-          break;
-        default:
-          break; // unknown fields are ignored, as etcd's gateway does
-      }
-    }
-    return m;
-  },
-};
-
+/**
+ * Peer-to-peer service on the peer URL. Raft traffic flows on long-lived client streams (one per direction and
+ * pair of members); snapshots travel on their own stream so they never delay heartbeats. Lease keep-alives and
+ * time-to-live queries are forwarded to the leader, which alone tracks lease deadlines.
+ */
 export const PeerService = {
   Stream: {
     path: '/latchkeyraftpb.Peer/Stream',
@@ -867,5 +774,19 @@ export const PeerService = {
     responseStream: false,
     requestType: SnapshotChunk,
     responseType: SnapshotAck,
+  },
+  LeaseRenew: {
+    path: '/latchkeyraftpb.Peer/LeaseRenew',
+    requestStream: false,
+    responseStream: false,
+    requestType: LeaseKeepAliveRequest,
+    responseType: LeaseKeepAliveResponse,
+  },
+  LeaseTimeToLive: {
+    path: '/latchkeyraftpb.Peer/LeaseTimeToLive',
+    requestStream: false,
+    responseStream: false,
+    requestType: LeaseTimeToLiveRequest,
+    responseType: LeaseTimeToLiveResponse,
   },
 } as const satisfies ServiceDesc;

@@ -35,7 +35,14 @@ export interface CoreMessage {
   to: bigint;
   from: bigint;
   term: number;
+  logTerm: number;
+  index: number;
+  entries: CoreEntry[];
+  commit: number;
   snapshot?: CoreSnapshot | undefined;
+  reject: boolean;
+  rejectHint: number;
+  context: Uint8Array;
 }
 
 /**
