@@ -1,0 +1,174 @@
+import { describe, expect, it } from 'vitest';
+import { Event_EventType, WatchCreateRequest_FilterType as F, WatchRequest, type Init, type WatchResponse } from '@latchkey/proto';
+import { MemoryBackend } from '../backend/memory-backend.js';
+import { KVStore } from '../mvcc/store.js';
+import { WatchHub } from './hub.js';
+import { WatchStream, type WatchSink } from './stream.js';
+
+const b = (s: string) => Buffer.from(s);
+
+function setup() {
+  const backend = new MemoryBackend();
+  const store = new KVStore(backend, { attach() {}, detach() {} });
+  const hub = new WatchHub(store);
+  const write = (fn: (t: ReturnType<KVStore['write']>) => void) => {
+    const rev = backend.batch(() => {
+      const t = store.write();
+      fn(t);
+      const r = t.end();
+      return { r, changes: t.changes };
+    });
+    if (rev.changes.length > 0) hub.notify([{ rev: rev.r, changes: rev.changes }]);
+  };
+  const put = (k: string, v: string) => write((t) => t.put(b(k), b(v), 0n));
+  const del = (k: string) => write((t) => t.deleteRange(b(k), new Uint8Array(0)));
+  const stream = (bound = Infinity) => {
+    const out: Init<WatchResponse>[] = [];
+    let drain: (() => void) | undefined;
+    const sink: WatchSink & { out: typeof out; take(): typeof out; drain(): void } = {
+      out,
+      send: (r) => void out.push(r),
+      get full() {
+        return out.length >= bound;
+      },
+      onDrain: (fn) => {
+        drain = fn;
+      },
+      maxResponseBytes: 100,
+      take: () => out.splice(0),
+      drain: () => drain?.(),
+    };
+    const ws = new WatchStream(hub, store, sink, (rev) => ({ clusterId: 1n, memberId: 2n, revision: rev, raftTerm: 1n }), { progressIntervalMs: 1e9 });
+    const send = (req: Init<WatchRequest>) => ws.handle(WatchRequest.create(req));
+    return { sink, ws, send };
+  };
+  return { backend, store, hub, put, del, write, stream };
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 5));
+const keysOf = (r: Init<WatchResponse>) => (r.events ?? []).map((e) => Buffer.from(e.kv!.key!).toString());
+
+describe('watch - protocol', () => {
+  it('assigns ids 0, 1, 2 and acknowledges creation before any event', () => {
+    const { stream } = setup();
+    const { sink, send } = stream();
+    send({ createRequest: { key: b('a') } });
+    send({ createRequest: { key: b('b') } });
+    expect(sink.out.map((r) => [r.watchId, r.created])).toEqual([
+      [0n, true],
+      [1n, true],
+    ]);
+  });
+
+  it('refuses a duplicate client-chosen id and an empty range with created+canceled and watch_id -1', () => {
+    const { stream } = setup();
+    const { sink, send } = stream();
+    send({ createRequest: { key: b('a'), watchId: 7n } });
+    send({ createRequest: { key: b('a'), watchId: 7n } });
+    send({ createRequest: { key: b('b'), rangeEnd: b('a') } });
+    expect(sink.out.slice(1).map((r) => [r.watchId, r.created, r.canceled, r.cancelReason])).toEqual([
+      [-1n, true, true, 'mvcc: duplicate watch ID provided on the WatchStream'],
+      [-1n, true, true, 'mvcc: watcher range is empty'],
+    ]);
+  });
+
+  it('delivers all events of one revision in one response, immediately, with prev_kv and filters', () => {
+    const { stream, put, write } = setup();
+    put('k1', 'old');
+    const { sink, send } = stream();
+    send({ createRequest: { key: b('k'), rangeEnd: b('l'), prevKv: true } });
+    send({ createRequest: { key: b('k'), rangeEnd: b('l'), filters: [F.NOPUT] } });
+    sink.take();
+    write((t) => {
+      t.put(b('k1'), b('new'), 0n);
+      t.put(b('k2'), b('x'), 0n);
+      t.deleteRange(b('k1'), new Uint8Array(0));
+    });
+    const out = sink.take();
+    expect(out.length).toBe(2);
+    expect(out[0]!.events!.map((e) => e.type)).toEqual([Event_EventType.PUT, Event_EventType.PUT, Event_EventType.DELETE]);
+    expect(Buffer.from(out[0]!.events![0]!.prevKv!.value!).toString()).toBe('old');
+    expect(out[0]!.events![1]!.prevKv).toBeUndefined(); // a creation has no prev_kv
+    expect(out[1]!.events!.map((e) => e.type)).toEqual([Event_EventType.DELETE]);
+  });
+
+  it('replays history from start_revision inclusive, then continues live', async () => {
+    const { stream, put } = setup();
+    put('a', '1'); // 2
+    put('a', '2'); // 3
+    put('b', '1'); // 4
+    const { sink, send } = stream();
+    send({ createRequest: { key: b('a'), startRevision: 3n } });
+    await tick();
+    put('a', '3'); // 5
+    const out = sink.take();
+    expect(out[0]!.created).toBe(true);
+    expect(out.slice(1).map((r) => (r.events ?? []).map((e) => e.kv!.modRevision))).toEqual([[3n], [5n]]);
+  });
+
+  it('cancels a watcher whose start revision was compacted, with the compaction revision and no reason', async () => {
+    const { stream, put, store, backend } = setup();
+    put('a', '1');
+    put('a', '2');
+    backend.batch(() => store.compact(3n));
+    const { sink, send } = stream();
+    send({ createRequest: { key: b('a'), startRevision: 2n } });
+    await tick();
+    const last = sink.out.at(-1)!;
+    expect([last.canceled, last.compactRevision, last.cancelReason, last.header?.revision]).toEqual([true, 3n, undefined, 0n]);
+  });
+
+  it('answers cancel with canceled and says nothing for an unknown id', () => {
+    const { stream, put } = setup();
+    const { sink, send } = stream();
+    send({ createRequest: { key: b('a') } });
+    send({ cancelRequest: { watchId: 0n } });
+    send({ cancelRequest: { watchId: 42n } });
+    put('a', 'after cancel');
+    expect(sink.out.map((r) => [r.watchId, !!r.created, !!r.canceled])).toEqual([
+      [0n, true, false],
+      [0n, false, true],
+    ]);
+  });
+
+  it('answers a progress request with watch_id -1 and the current revision', () => {
+    const { stream, put } = setup();
+    put('x', '1');
+    const { sink, send } = stream();
+    send({ createRequest: { key: b('a') } });
+    send({ progressRequest: {} });
+    expect(sink.out.at(-1)).toMatchObject({ watchId: -1n, header: { revision: 2n } });
+  });
+});
+
+describe('watch - slow consumers', () => {
+  it('a full stream never loses or duplicates events: it catches up from history once drained', async () => {
+    const { stream, put } = setup();
+    const { sink, send } = stream(3);
+    send({ createRequest: { key: b('k'), rangeEnd: b('l') } });
+    for (let i = 0; i < 20; i++) put(`k${i}`, 'v');
+    expect(sink.out.length).toBe(3); // ack + 2 events, then the sink is full
+    const seen = sink.take().flatMap(keysOf);
+    for (let round = 0; round < 50 && seen.length < 20; round++) {
+      sink.drain();
+      await tick();
+      seen.push(...sink.take().flatMap(keysOf));
+    }
+    expect(seen).toEqual(Array.from({ length: 20 }, (_, i) => `k${i}`));
+  });
+
+  it('fragments a large response when the watcher asked for it', () => {
+    const { stream, write } = setup();
+    const { sink, send } = stream();
+    send({ createRequest: { key: b('f'), rangeEnd: b('g'), fragment: true } });
+    sink.take();
+    write((t) => {
+      for (let i = 0; i < 5; i++) t.put(b(`f${i}`), b('x'.repeat(60)), 0n);
+    });
+    const out = sink.take();
+    expect(out.length).toBeGreaterThan(1);
+    expect(out.slice(0, -1).every((r) => r.fragment)).toBe(true);
+    expect(out.at(-1)!.fragment).toBeFalsy();
+    expect(out.flatMap(keysOf)).toEqual(['f0', 'f1', 'f2', 'f3', 'f4']);
+  });
+});
