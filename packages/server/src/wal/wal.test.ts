@@ -84,7 +84,7 @@ describe('wal - damage', () => {
   it('a torn tail (damage in the last batch, no batch after it) is truncated with a warning', async () => {
     const { dir, file } = await written();
     const buf = readFileSync(file);
-    buf[offsetOf(buf, 'e5')] ^= 0xff; // flip a payload byte of the last entry
+    buf[offsetOf(buf, 'e5')]! ^= 0xff; // flip a payload byte of the last entry
     writeFileSync(file, buf);
     const warnings: string[] = [];
     const { wal, contents } = openWal(dir, 1n, { segmentBytes: SEG, warn: (m) => warnings.push(m) });
@@ -99,7 +99,7 @@ describe('wal - damage', () => {
   it('damage followed by a valid record stops recovery with a clear error', async () => {
     const { dir, file } = await written();
     const buf = readFileSync(file);
-    buf[offsetOf(buf, 'e2')] ^= 0xff;
+    buf[offsetOf(buf, 'e2')]! ^= 0xff;
     writeFileSync(file, buf);
     expect(() => openWal(dir, 1n, { segmentBytes: SEG })).toThrow(WalCorruptError);
     expect(() => openWal(dir, 1n, { segmentBytes: SEG })).toThrow(/valid batch at \d+ after it; refusing to start/);
