@@ -1,4 +1,3 @@
-import * as grpc from '@grpc/grpc-js';
 import { mkdirSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
@@ -26,7 +25,7 @@ import { LogCompactor } from './node/log-compactor.js';
 import { AutoCompactor, parseRetention } from './node/auto-compactor.js';
 import { openWal, walExists } from './wal/wal.js';
 import { ClientListener } from './api/listener.js';
-import { grpcDefinition, grpcImplementation, type ServiceImpl } from './api/grpc/service.js';
+import { GrpcServer, type ServiceImpl } from './api/grpc/h2-server.js';
 import { kvService } from './api/grpc/kv.js';
 import { leaseService } from './api/grpc/lease.js';
 import { maintenanceService } from './api/grpc/maintenance.js';
@@ -163,17 +162,10 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
   server.start();
   autoCompactor.start();
 
-  const grpcServer = new grpc.Server({
-    'grpc.max_receive_message_length': config.maxRequestBytes + 512 * 1024,
-    'grpc.max_send_message_length': 2 ** 31 - 1,
-    'grpc.keepalive_permit_without_calls': 1,
-    'grpc.http2.min_ping_interval_without_data_ms': 5000,
-    'grpc.keepalive_time_ms': 2 * 60 * 60 * 1000,
-    'grpc.max_concurrent_streams': 2 ** 31 - 1,
-  });
+  const grpcServer = new GrpcServer({ maxReceiveBytes: config.maxRequestBytes + 512 * 1024, log });
   const impls = new Map<ServiceDesc, Record<string, unknown>>();
   const add = <S extends ServiceDesc>(desc: S, impl: ServiceImpl<S>): void => {
-    grpcServer.addService(grpcDefinition(desc), grpcImplementation(desc, impl, log));
+    grpcServer.addService(desc, impl);
     impls.set(desc, impl as Record<string, unknown>);
   };
   const s = server;
@@ -222,7 +214,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     stop() {
       stopping ??= (async () => {
         await Promise.all(listeners.map((l) => l.close()));
-        grpcServer.forceShutdown();
+        grpcServer.close();
         autoCompactor.stop();
         await s.stop();
         hub.close();

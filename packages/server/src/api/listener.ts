@@ -1,6 +1,6 @@
-import * as grpc from '@grpc/grpc-js';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import type { GrpcServer } from './grpc/h2-server.js';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
@@ -12,11 +12,12 @@ const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 export class ClientListener {
   private readonly net: NetServer;
   private readonly http: HttpServer;
-  private readonly injector: grpc.ConnectionInjector;
   private readonly sockets = new Set<Socket>();
 
-  constructor(grpcServer: grpc.Server, httpHandler: (req: IncomingMessage, res: ServerResponse) => void) {
-    this.injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  constructor(
+    private readonly grpc: GrpcServer,
+    httpHandler: (req: IncomingMessage, res: ServerResponse) => void,
+  ) {
     this.http = createHttpServer({ keepAliveTimeout: 60_000 }, httpHandler);
     this.net = createNetServer({ noDelay: true }, (socket) => this.route(socket));
   }
@@ -36,7 +37,6 @@ export class ClientListener {
   }
 
   async close(): Promise<void> {
-    this.injector.drain(0);
     for (const s of this.sockets) s.destroy();
     this.http.closeAllConnections();
     await new Promise<void>((r) => this.net.close(() => r()));
@@ -59,7 +59,7 @@ export class ClientListener {
       if (isH2) {
         // Node's HTTP/2 session drains the bytes buffered in the socket into its native handle itself; resuming
         // the socket here would hand them to JS 'data' listeners instead and break the session.
-        this.injector.injectConnection(socket);
+        this.grpc.injectConnection(socket);
       } else {
         this.http.emit('connection', socket);
         socket.resume();

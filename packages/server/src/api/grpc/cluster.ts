@@ -3,7 +3,7 @@ import type { EtcdServer } from '../../node/etcd-server.js';
 import type { MemberInfo } from '../../node/membership.js';
 import { WireStatusError } from '../errors.js';
 import { clusterHeader } from '../header.js';
-import type { ServiceImpl } from './service.js';
+import type { ServiceImpl } from './h2-server.js';
 
 export function toMember(m: MemberInfo): Member {
   return { ID: m.id, name: m.name, peerURLs: m.peerURLs, clientURLs: m.clientURLs, isLearner: m.isLearner };

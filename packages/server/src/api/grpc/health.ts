@@ -1,7 +1,6 @@
-import type * as grpc from '@grpc/grpc-js';
 import { HealthCheckResponse_ServingStatus as Status, HealthService, type HealthCheckRequest, type HealthCheckResponse } from '@latchkey/proto';
 import type { EtcdServer } from '../../node/etcd-server.js';
-import type { ServiceImpl } from './service.js';
+import type { ServerCall, ServiceImpl } from './h2-server.js';
 
 /** grpc.health.v1: the empty service name ("") is SERVING while the member has a leader, as etcd registers it. */
 export function healthService(s: EtcdServer): ServiceImpl<typeof HealthService> {
@@ -12,7 +11,7 @@ export function healthService(s: EtcdServer): ServiceImpl<typeof HealthService> 
       return { status: status() };
     },
     Watch(call) {
-      const stream = call as grpc.ServerWritableStream<HealthCheckRequest, HealthCheckResponse>;
+      const stream = call as ServerCall<HealthCheckRequest, HealthCheckResponse>;
       let last: Status | undefined;
       const send = () => {
         const st = stream.request.service === '' ? status() : Status.SERVICE_UNKNOWN;

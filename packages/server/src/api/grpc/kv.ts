@@ -2,7 +2,7 @@ import { KVService } from '@latchkey/proto';
 import type { EtcdServer } from '../../node/etcd-server.js';
 import { header } from '../header.js';
 import { checkDeleteRange, checkPut, checkRange, checkTxn } from '../validate.js';
-import type { ServiceImpl } from './service.js';
+import type { ServiceImpl } from './h2-server.js';
 
 /** KV: validate → call the server → fill the header. Errors are mapped by the service wrapper. */
 export function kvService(s: EtcdServer, maxTxnOps: number): ServiceImpl<typeof KVService> {

@@ -1,11 +1,10 @@
-import type * as grpc from '@grpc/grpc-js';
 import { EtcdError, LeaseService, type LeaseKeepAliveRequest, type LeaseKeepAliveResponse } from '@latchkey/proto';
 import type { EtcdServer } from '../../node/etcd-server.js';
 import { MAX_LEASE_TTL } from '../../lease/lessor.js';
 import { keyBytes } from '../../mvcc/keys.js';
 import { WireStatusError } from '../errors.js';
 import { header } from '../header.js';
-import { endWithError, type ServiceImpl } from './service.js';
+import type { ServerCall, ServiceImpl } from './h2-server.js';
 
 export function leaseService(s: EtcdServer): ServiceImpl<typeof LeaseService> {
   return {
@@ -35,7 +34,7 @@ export function leaseService(s: EtcdServer): ServiceImpl<typeof LeaseService> {
       return { header: header(s), leases: s.lessor.ids().map((ID) => ({ ID })) };
     },
     LeaseKeepAlive(call) {
-      const stream = call as grpc.ServerDuplexStream<LeaseKeepAliveRequest, LeaseKeepAliveResponse>;
+      const stream = call as ServerCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse>;
       let chain = Promise.resolve();
       stream.on('data', (req: LeaseKeepAliveRequest) => {
         // Answer in request order.
@@ -45,14 +44,13 @@ export function leaseService(s: EtcdServer): ServiceImpl<typeof LeaseService> {
             if (!stream.writable) return;
             stream.write({ header: header(s), ID: req.ID, TTL: ttl });
           } catch (err) {
-            endWithError(stream, err);
+            stream.fail(err);
           }
         });
       });
       stream.on('end', () => {
         void chain.then(() => stream.end());
       });
-      stream.on('error', () => undefined);
     },
   };
 }

@@ -4,7 +4,7 @@ import type { EtcdServer } from '../../node/etcd-server.js';
 import { ETCD_VERSION } from '../../version.js';
 import { WireStatusError } from '../errors.js';
 import { header } from '../header.js';
-import type { ServiceImpl } from './service.js';
+import type { ServiceImpl } from './h2-server.js';
 
 export function maintenanceService(s: EtcdServer, snapshot: ServiceImpl<typeof MaintenanceService>['Snapshot']): ServiceImpl<typeof MaintenanceService> {
   return {

@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import type * as grpc from '@grpc/grpc-js';
 import type { Init, SnapshotRequest, SnapshotResponse } from '@latchkey/proto';
 import type { EtcdServer } from '../../node/etcd-server.js';
 import { header } from '../header.js';
-import { endWithError } from './service.js';
+import type { ServerCall } from './h2-server.js';
 
 const CHUNK = 32 * 1024;
 
@@ -14,9 +13,9 @@ const CHUNK = 32 * 1024;
  * transaction), in 32 KiB chunks with `remaining_bytes`, followed — as etcd does — by the SHA-256 of the data in
  * the last 32 bytes of the stream, so a receiver can check what it got.
  */
-export function snapshotHandler(s: EtcdServer, scratchDir: string): (call: unknown) => void {
+export function snapshotHandler(s: EtcdServer, scratchDir: string): (call: ServerCall) => void {
   return (c) => {
-    const call = c as grpc.ServerWritableStream<SnapshotRequest, Init<SnapshotResponse>>;
+    const call = c as ServerCall<SnapshotRequest, SnapshotResponse>;
     let cancelled = false;
     call.on('cancelled', () => {
       cancelled = true;
@@ -37,11 +36,11 @@ export function snapshotHandler(s: EtcdServer, scratchDir: string): (call: unkno
           const msg: Init<SnapshotResponse> = { remainingBytes: BigInt(total - sent), blob };
           if (first) msg.header = header(s);
           first = false;
-          if (!call.write(msg)) await new Promise((r) => call.once('drain', r));
+          if (!call.write(msg)) await new Promise<void>((r) => call.once('drain', () => r()));
         }
         call.end();
       } catch (err) {
-        endWithError(call, err);
+        call.fail(err);
       } finally {
         await fsp.rm(path, { force: true });
       }

@@ -1,21 +1,20 @@
-import type * as grpc from '@grpc/grpc-js';
-import { WatchService, type Init, type WatchRequest, type WatchResponse } from '@latchkey/proto';
+import { WatchService, type WatchRequest, type WatchResponse } from '@latchkey/proto';
 import type { EtcdServer } from '../../node/etcd-server.js';
 import type { WatchHub } from '../../watch/hub.js';
 import { WatchStream, type WatchSink } from '../../watch/stream.js';
 import { header } from '../header.js';
-import type { ServiceImpl } from './service.js';
+import type { ServerCall, ServiceImpl } from './h2-server.js';
 
-/** Responses a stream may hold unsent before its watchers are treated as slow and caught up from history. */
-const STREAM_BUFFER_BOUND = 1024;
+/** Bytes a stream may hold unsent before its watchers are treated as slow and caught up from history. */
+const STREAM_BUFFER_BOUND = 4 * 1024 * 1024; // bytes
 
 export function watchService(s: EtcdServer, hub: WatchHub, maxResponseBytes: number, progressIntervalMs: number): ServiceImpl<typeof WatchService> {
   return {
     Watch(call) {
-      const stream = call as grpc.ServerDuplexStream<WatchRequest, Init<WatchResponse>>;
+      const stream = call as ServerCall<WatchRequest, WatchResponse>;
       const sink: WatchSink = {
         send: (r) => {
-          if (!stream.destroyed && stream.writable) stream.write(r);
+          if (stream.writable) stream.write(r);
         },
         get full() {
           return stream.writableLength > STREAM_BUFFER_BOUND;
@@ -30,7 +29,6 @@ export function watchService(s: EtcdServer, hub: WatchHub, maxResponseBytes: num
       const close = (): void => ws.close();
       stream.on('cancelled', close);
       stream.on('close', close);
-      stream.on('error', close);
     },
   };
 }

@@ -1,17 +1,16 @@
-import * as grpc from '@grpc/grpc-js';
-import { Duplex } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GrpcCode, JsonError, type MethodDesc } from '@latchkey/proto';
 import type { Logger } from '../../node/etcd-server.js';
 import { toWireError } from '../errors.js';
-import type { CallContext, StreamHandler, UnaryHandler } from '../grpc/service.js';
+import { CallMetadata, type CallContext, type ServerCall, type StreamHandler, type UnaryHandler } from '../grpc/h2-server.js';
 import { JsonSplitter } from './json-stream.js';
 
 /** One gateway route: a POST path bound to an RPC and the handler that serves it over gRPC too. */
 export interface GatewayRoute {
   readonly path: string;
   readonly method: MethodDesc;
-  readonly handler: UnaryHandler<MethodDesc> | StreamHandler;
+  readonly handler: UnaryHandler | StreamHandler;
 }
 
 /**
@@ -76,14 +75,13 @@ export class Gateway {
       res.writeHead(405, { 'content-type': 'text/plain; charset=utf-8' }).end('Method Not Allowed\n');
       return;
     }
-    const metadata = new grpc.Metadata();
-    const auth = req.headers['authorization'];
-    if (typeof auth === 'string') metadata.set('authorization', auth);
+    // Request headers are the call's metadata (the auth token travels in `authorization`).
+    const metadata = new CallMetadata(req.headers);
     if (route.method.requestStream || route.method.responseStream) this.stream(route, req, res, metadata);
     else this.unary(route, req, res, metadata);
   };
 
-  private unary(route: GatewayRoute, req: IncomingMessage, res: ServerResponse, metadata: grpc.Metadata): void {
+  private unary(route: GatewayRoute, req: IncomingMessage, res: ServerResponse, metadata: CallMetadata): void {
     readBody(req).then(
       async (body) => {
         const ac = new AbortController();
@@ -97,7 +95,7 @@ export class Gateway {
         }
         const ctx: CallContext = { metadata, signal: ac.signal };
         try {
-          const out = await (route.handler as UnaryHandler<MethodDesc>)(msg as never, ctx);
+          const out = await (route.handler as UnaryHandler)(msg as never, ctx);
           const json = JSON.stringify(route.method.responseType.toJSON(out as never));
           res.writeHead(200, { 'content-type': 'application/json', 'grpc-metadata-content-type': 'application/grpc' }).end(json);
         } catch (err) {
@@ -121,14 +119,14 @@ export class Gateway {
    * Streaming routes: the request body is parsed into messages as it arrives and fed to the handler through a
    * call object that looks like a grpc-js server stream; each message the handler writes becomes a line.
    */
-  private stream(route: GatewayRoute, req: IncomingMessage, res: ServerResponse, metadata: grpc.Metadata): void {
+  private stream(route: GatewayRoute, req: IncomingMessage, res: ServerResponse, metadata: CallMetadata): void {
     const call = new GatewayCall(route.method, res, metadata);
     const splitter = new JsonSplitter();
     let started = false;
     const start = (first: unknown): void => {
       started = true;
       if (!route.method.requestStream) call.request = first;
-      (route.handler as StreamHandler)(call as never);
+      (route.handler as StreamHandler)(call);
       if (route.method.requestStream) call.push(first);
     };
     const feed = (text: string): boolean => {
@@ -163,52 +161,62 @@ export class Gateway {
   }
 }
 
-/** A grpc-js-like server call over an HTTP response: object-mode duplex plus `request`, `metadata`, `cancelled`. */
-class GatewayCall extends Duplex {
+/** A streaming call over an HTTP/1.1 response: decoded request messages in, `{"result": …}` lines out. */
+class GatewayCall extends Readable implements ServerCall {
   request: unknown;
   cancelled = false;
   private wroteHead = false;
+  private finished = false;
 
   constructor(
     private readonly method: MethodDesc,
     private readonly res: ServerResponse,
-    readonly metadata: grpc.Metadata,
+    readonly metadata: CallMetadata,
   ) {
-    super({ objectMode: true, highWaterMark: 64 });
-    // A handler reports failure by emitting 'error' with a grpc status object.
-    this.on('error', (err: { code?: number; details?: string }) => {
-      this.fail({ code: err.code ?? GrpcCode.UNKNOWN, message: err.details ?? String(err) });
-    });
+    // autoDestroy off: the client half-closing its side must not end the call (a watch keeps sending).
+    super({ objectMode: true, highWaterMark: 64, autoDestroy: false });
+    res.on('drain', () => this.emit('drain'));
   }
 
   override _read(): void {}
 
-  override _write(msg: unknown, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.head();
-    const line = JSON.stringify({ result: this.method.responseType.toJSON(msg as never) });
-    if (this.res.write(`${line}\n`)) cb();
-    else this.res.once('drain', () => cb());
+  get writableLength(): number {
+    return this.res.writableLength;
   }
 
-  override _final(cb: (err?: Error | null) => void): void {
+  get writable(): boolean {
+    return !this.finished && !this.res.writableEnded && !this.res.destroyed;
+  }
+
+  write(msg: unknown): boolean {
+    if (!this.writable) return false;
+    this.head();
+    return this.res.write(`${JSON.stringify({ result: this.method.responseType.toJSON(msg as never) })}\n`);
+  }
+
+  end(): void {
+    if (this.finished) return;
+    this.finished = true;
     this.head();
     this.res.end();
-    cb();
   }
 
-  fail(w: { code: number; message: string }): void {
+  fail(err: unknown): void {
+    if (this.finished) return;
+    this.finished = true;
+    const w = typeof err === 'object' && err !== null && 'code' in err && 'message' in err && !(err instanceof Error) ? (err as { code: number; message: string }) : toWireError(err);
     if (this.res.writableEnded) return;
+    const status = HTTP_STATUS[w.code] ?? 500;
     if (!this.res.headersSent) {
-      const status = HTTP_STATUS[w.code] ?? 500;
       this.res.writeHead(status, { 'content-type': 'application/json' });
       this.res.end(JSON.stringify({ error: w.message, message: w.message, code: w.code }));
       return;
     }
-    this.res.end(`${JSON.stringify({ error: { grpc_code: w.code, http_code: HTTP_STATUS[w.code] ?? 500, message: w.message, http_status: '' } })}\n`);
+    this.res.end(`${JSON.stringify({ error: { grpc_code: w.code, http_code: status, message: w.message, http_status: '' } })}\n`);
   }
 
   cancel(): void {
-    if (this.cancelled) return;
+    if (this.cancelled || this.finished) return;
     this.cancelled = true;
     this.emit('cancelled');
     this.destroy();

@@ -1,0 +1,398 @@
+import { Readable } from 'node:stream';
+import {
+  constants as h2c,
+  createServer,
+  type Http2Server,
+  type Http2Session,
+  type IncomingHttpHeaders,
+  type ServerHttp2Stream,
+} from 'node:http2';
+import { GrpcCode, type Init, type MethodDesc, type ServiceDesc } from '@latchkey/proto';
+import type { Logger } from '../../node/etcd-server.js';
+import { toWireError } from '../errors.js';
+
+/**
+ * A lean gRPC server on Node's own HTTP/2 (the client API's hot path; grpc-js costs about 1.5× the CPU per call
+ * for the same work). It speaks the gRPC-over-HTTP/2 wire protocol: length-prefixed messages, `grpc-status` and
+ * percent-encoded `grpc-message` in trailers (or a trailers-only response for errors), identity encoding only.
+ */
+
+/** Incoming call metadata: lowercased header names to values, as gRPC sends them. */
+export class CallMetadata {
+  constructor(private readonly headers: IncomingHttpHeaders) {}
+
+  get(key: string): string[] {
+    const v = this.headers[key.toLowerCase()];
+    if (v === undefined) return [];
+    return Array.isArray(v) ? v : [v];
+  }
+}
+
+export interface CallContext {
+  readonly metadata: CallMetadata;
+  /** Aborts when the client cancels or disconnects. Created on first access. */
+  readonly signal: AbortSignal;
+}
+
+export type UnaryHandler<Req = any, Res = any> = (req: Req, ctx: CallContext) => Promise<Init<Res>>;
+
+/**
+ * A streaming call as handlers see it (the gateway provides the same shape over HTTP/1.1): an object-mode duplex
+ * whose readable side yields decoded requests ('data', then 'end' when the client half-closes) and whose writable
+ * side takes responses. `fail(err)` ends the call with the error's wire status; `end()` ends it with OK.
+ * 'cancelled' fires when the client goes away. `request` holds the single request of a server-streaming call.
+ */
+export interface ServerCall<Req = any, Res = any> {
+  readonly metadata: CallMetadata;
+  request: Req;
+  readonly cancelled: boolean;
+  /** Bytes or messages buffered for sending; a bound on it is the handler's backpressure signal. */
+  readonly writableLength: number;
+  readonly writable: boolean;
+  write(msg: Init<Res>): boolean;
+  end(): void;
+  fail(err: unknown): void;
+  on(event: 'data', fn: (req: Req) => void): this;
+  on(event: 'end' | 'drain' | 'cancelled' | 'close', fn: () => void): this;
+  once(event: 'drain' | 'cancelled' | 'close', fn: () => void): this;
+  pause(): this;
+  resume(): this;
+}
+
+export type StreamHandler<Req = any, Res = any> = (call: ServerCall<Req, Res>) => void;
+
+export type ServiceImpl<S extends ServiceDesc> = {
+  [K in keyof S]: S[K]['requestStream'] extends true
+    ? StreamHandler
+    : S[K]['responseStream'] extends true
+      ? StreamHandler
+      : UnaryHandler;
+};
+
+interface Route {
+  method: MethodDesc;
+  handler: UnaryHandler | StreamHandler;
+}
+
+export interface GrpcServerOptions {
+  /** Largest request message accepted (larger: RESOURCE_EXHAUSTED). */
+  maxReceiveBytes: number;
+  log: Logger;
+}
+
+export class GrpcServer {
+  readonly http2: Http2Server;
+  private readonly routes = new Map<string, Route>();
+  private readonly sessions = new Set<Http2Session>();
+
+  constructor(private readonly opts: GrpcServerOptions) {
+    this.http2 = createServer({
+      settings: { maxConcurrentStreams: 2 ** 31 - 1, initialWindowSize: 1024 * 1024 },
+      maxSessionMemory: 64,
+      // etcdctl and clientv3 ping every ~10 s; never treat pings as abuse.
+      maxOutstandingPings: 64,
+      peerMaxConcurrentStreams: 2 ** 31 - 1,
+    });
+    this.http2.on('session', (s) => {
+      this.sessions.add(s);
+      s.setMaxListeners(0);
+      s.on('close', () => this.sessions.delete(s));
+      s.on('error', () => undefined);
+    });
+    this.http2.on('stream', (stream, headers) => this.onStream(stream, headers));
+  }
+
+  addService<S extends ServiceDesc>(desc: S, impl: ServiceImpl<S>): void {
+    for (const [name, method] of Object.entries(desc)) {
+      this.routes.set(method.path, { method, handler: impl[name as keyof S] as UnaryHandler | StreamHandler });
+    }
+  }
+
+  /** Hands an accepted connection (already sniffed as HTTP/2) to the server. */
+  injectConnection(socket: import('node:net').Socket): void {
+    this.http2.emit('connection', socket);
+  }
+
+  /** Closes every session: in-flight calls get GOAWAY and then are cut. */
+  close(): void {
+    for (const s of this.sessions) {
+      s.goaway(h2c.NGHTTP2_NO_ERROR);
+      s.destroy();
+    }
+  }
+
+  private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    stream.on('error', () => undefined);
+    const route = this.routes.get(headers[':path'] ?? '');
+    if (!route) {
+      return trailersOnly(stream, GrpcCode.UNIMPLEMENTED, `unknown method ${headers[':path'] ?? ''}`);
+    }
+    const ct = headers['content-type'] ?? '';
+    if (!ct.startsWith('application/grpc')) {
+      stream.respond({ ':status': 415, 'content-type': 'text/plain' }, { endStream: true });
+      return;
+    }
+    const enc = headers['grpc-encoding'];
+    if (enc !== undefined && enc !== 'identity') {
+      return trailersOnly(stream, GrpcCode.UNIMPLEMENTED, `grpc: Decompressor is not installed for grpc-encoding "${enc}"`);
+    }
+    const metadata = new CallMetadata(headers);
+    if (route.method.requestStream || route.method.responseStream) this.streamCall(stream, route, metadata);
+    else this.unaryCall(stream, route, metadata);
+  }
+
+  private unaryCall(stream: ServerHttp2Stream, route: Route, metadata: CallMetadata): void {
+    const parser = new FrameParser(this.opts.maxReceiveBytes);
+    let request: Uint8Array | undefined;
+    let failed = false;
+    stream.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      try {
+        for (const m of parser.push(chunk)) {
+          if (request !== undefined) throw new ProtocolError(GrpcCode.UNIMPLEMENTED, 'grpc: received more than one request message for a unary call');
+          request = m;
+        }
+      } catch (err) {
+        failed = true;
+        sendError(stream, err);
+      }
+    });
+    stream.on('end', () => {
+      if (failed) return;
+      if (request === undefined || parser.pending) {
+        return trailersOnly(stream, GrpcCode.INTERNAL, 'grpc: no request message received for a unary call');
+      }
+      let req: unknown;
+      try {
+        req = route.method.requestType.decode(request);
+      } catch (err) {
+        return trailersOnly(stream, GrpcCode.INTERNAL, `grpc: error unmarshalling request: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      let ac: AbortController | undefined;
+      const ctx: CallContext = {
+        metadata,
+        get signal() {
+          if (!ac) {
+            const c = (ac = new AbortController());
+            if (stream.closed) c.abort();
+            else stream.once('close', () => c.abort());
+          }
+          return ac.signal;
+        },
+      };
+      (route.handler as UnaryHandler)(req, ctx).then(
+        (res) => {
+          if (stream.closed || stream.destroyed) return;
+          const body = frame(route.method.responseType.encode(res as never));
+          stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+          stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+          stream.end(body);
+        },
+        (err: unknown) => {
+          const w = toWireError(err);
+          if (w.unexpected) this.opts.log.error(`${route.method.path}: unexpected error`, { err: err instanceof Error ? err.stack : String(err) });
+          trailersOnly(stream, w.code, w.message);
+        },
+      );
+    });
+  }
+
+  private streamCall(stream: ServerHttp2Stream, route: Route, metadata: CallMetadata): void {
+    const call = new H2Call(stream, route.method, metadata, this.opts.maxReceiveBytes, this.opts.log);
+    if (route.method.requestStream) {
+      (route.handler as StreamHandler)(call);
+      call.startReading();
+      return;
+    }
+    // Server streaming: read the one request, then run the handler.
+    call.readSingle().then(
+      (req) => {
+        if (req === undefined) return;
+        call.request = req;
+        (route.handler as StreamHandler)(call);
+      },
+      (err: unknown) => sendError(stream, err),
+    );
+  }
+}
+
+class ProtocolError extends Error {
+  constructor(
+    readonly code: GrpcCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Splits a DATA byte stream into gRPC length-prefixed messages. */
+class FrameParser {
+  private buf: Buffer = Buffer.alloc(0);
+
+  constructor(private readonly max: number) {}
+
+  get pending(): boolean {
+    return this.buf.length > 0;
+  }
+
+  push(chunk: Buffer): Buffer[] {
+    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    const out: Buffer[] = [];
+    while (this.buf.length >= 5) {
+      const compressed = this.buf[0]!;
+      const len = this.buf.readUInt32BE(1);
+      if (compressed !== 0) throw new ProtocolError(GrpcCode.UNIMPLEMENTED, 'grpc: compressed messages are not supported');
+      if (len > this.max) throw new ProtocolError(GrpcCode.RESOURCE_EXHAUSTED, `grpc: received message larger than max (${len} vs. ${this.max})`);
+      if (this.buf.length < 5 + len) break;
+      out.push(this.buf.subarray(5, 5 + len));
+      this.buf = this.buf.subarray(5 + len);
+    }
+    return out;
+  }
+}
+
+function frame(msg: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(5 + msg.length);
+  out[0] = 0;
+  out.writeUInt32BE(msg.length, 1);
+  msg.copy(out, 5);
+  return out;
+}
+
+/** gRPC's percent-encoding of grpc-message: bytes outside printable ASCII, and '%', become %XX. */
+export function encodeGrpcMessage(msg: string): string {
+  if (/^[\x20-\x24\x26-\x7e]*$/.test(msg)) return msg;
+  let out = '';
+  for (const byte of Buffer.from(msg, 'utf8')) {
+    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+function trailersOnly(stream: ServerHttp2Stream, code: number, message: string): void {
+  if (stream.closed || stream.destroyed) return;
+  if (stream.headersSent) {
+    // Headers already went out: the status goes in trailers.
+    try {
+      stream.sendTrailers({ 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(message) });
+    } catch {
+      stream.close(h2c.NGHTTP2_INTERNAL_ERROR);
+    }
+    return;
+  }
+  stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(message) }, { endStream: true });
+}
+
+function sendError(stream: ServerHttp2Stream, err: unknown): void {
+  if (err instanceof ProtocolError) return trailersOnly(stream, err.code, err.message);
+  const w = toWireError(err);
+  trailersOnly(stream, w.code, w.message);
+}
+
+/** A streaming call over one HTTP/2 stream: a readable of decoded requests plus a framed response writer. */
+class H2Call extends Readable implements ServerCall {
+  request: unknown;
+  cancelled = false;
+  private readonly parser: FrameParser;
+  private responded = false;
+  private finished = false;
+
+  constructor(
+    private readonly stream: ServerHttp2Stream,
+    private readonly method: MethodDesc,
+    readonly metadata: CallMetadata,
+    maxReceive: number,
+    private readonly log: Logger,
+  ) {
+    // autoDestroy off: the client half-closing its side must not end the call (a watch keeps sending).
+    super({ objectMode: true, highWaterMark: 64, autoDestroy: false });
+    this.parser = new FrameParser(maxReceive);
+    stream.on('close', () => {
+      if (!this.finished) {
+        this.cancelled = true;
+        this.emit('cancelled');
+      }
+      this.destroy();
+    });
+    stream.on('drain', () => this.emit('drain'));
+  }
+
+  /** Feeds incoming messages to the readable side. */
+  startReading(): void {
+    this.stream.on('data', (chunk: Buffer) => {
+      try {
+        for (const m of this.parser.push(chunk)) this.push(this.method.requestType.decode(m));
+      } catch (err) {
+        this.fail(err instanceof ProtocolError ? err : new ProtocolError(GrpcCode.INTERNAL, `grpc: error unmarshalling request: ${String(err)}`));
+        this.stream.pause();
+      }
+    });
+    this.stream.on('end', () => this.push(null));
+  }
+
+  /** Reads the single request of a server-streaming call; undefined if the call already failed. */
+  readSingle(): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      let req: Buffer | undefined;
+      this.stream.on('data', (chunk: Buffer) => {
+        try {
+          for (const m of this.parser.push(chunk)) req = m;
+        } catch (err) {
+          reject(err);
+        }
+      });
+      this.stream.on('end', () => {
+        if (req === undefined) return reject(new ProtocolError(GrpcCode.INTERNAL, 'grpc: no request message received'));
+        try {
+          resolve(this.method.requestType.decode(req));
+        } catch (err) {
+          reject(new ProtocolError(GrpcCode.INTERNAL, `grpc: error unmarshalling request: ${String(err)}`));
+        }
+      });
+    });
+  }
+
+  override _read(): void {}
+
+  get writableLength(): number {
+    return this.stream.writableLength;
+  }
+
+  get writable(): boolean {
+    return !this.finished && !this.stream.closed && !this.stream.destroyed;
+  }
+
+  write(msg: unknown): boolean {
+    if (this.finished || this.stream.closed || this.stream.destroyed) return false;
+    this.respondOnce();
+    return this.stream.write(frame(this.method.responseType.encode(msg as never)));
+  }
+
+  end(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.stream.closed || this.stream.destroyed) return;
+    if (!this.responded) return trailersOnly(this.stream, GrpcCode.OK, '');
+    this.stream.once('wantTrailers', () => this.stream.sendTrailers({ 'grpc-status': '0' }));
+    this.stream.end();
+  }
+
+  fail(err: unknown): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.stream.closed || this.stream.destroyed) return;
+    const w = err instanceof ProtocolError ? { code: err.code, message: err.message } : toWireError(err);
+    if ('unexpected' in w && w.unexpected) this.log.error(`${this.method.path}: unexpected error`, { err: String(err) });
+    if (!this.responded) return trailersOnly(this.stream, w.code, w.message);
+    this.stream.once('wantTrailers', () =>
+      this.stream.sendTrailers({ 'grpc-status': String(w.code), 'grpc-message': encodeGrpcMessage(w.message) }),
+    );
+    this.stream.end();
+  }
+
+  private respondOnce(): void {
+    if (this.responded) return;
+    this.responded = true;
+    this.stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+  }
+}
