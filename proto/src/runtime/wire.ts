@@ -227,15 +227,19 @@ export class Writer {
       this.uint(Number(v));
       return;
     }
-    let u = BigInt.asUintN(64, v);
+    // Split into 32-bit halves once, then encode with number arithmetic (bigint shifts per byte are slow).
+    const u = BigInt.asUintN(64, v);
+    let lo = Number(u & 0xffffffffn);
+    let hi = Number(u >> 32n);
     this.ensure(10);
     const b = this.buf;
     let p = this.pos;
-    while (u > 0x7fn) {
-      b[p++] = Number(u & 0x7fn) | 0x80;
-      u >>= 7n;
+    while (hi > 0 || lo > 0x7f) {
+      b[p++] = (lo & 0x7f) | 0x80;
+      lo = ((lo >>> 7) | (hi << 25)) >>> 0;
+      hi >>>= 7;
     }
-    b[p++] = Number(u);
+    b[p++] = lo;
     this.pos = p;
   }
 

@@ -135,6 +135,14 @@ export class EtcdServer {
   /** Starts the member-local background duties (lease expiry and checkpoints). */
   start(): void {
     this.timers.push(setInterval(() => this.revokeExpiredLeases(), 500));
+    // One sweep for every request's deadline instead of a timer per request.
+    this.timers.push(
+      setInterval(() => {
+        const now = this.clock.now();
+        this.wait.sweep(now, () => new TimeoutError('request'));
+        this.reads.sweep(now, () => new TimeoutError('linearizable read'));
+      }, 100),
+    );
     this.timers.push(setInterval(() => this.checkpointLeases(), 5000));
   }
 
@@ -206,7 +214,7 @@ export class EtcdServer {
   /** Waits until a read started now may be served from the local store (ReadIndex, batched). */
   async linearizableRead(): Promise<void> {
     if (this.stopped) throw new StoppedError();
-    await withTimeout(this.reads.wait(), this.limits.requestTimeoutMs, () => new TimeoutError('linearizable read'));
+    await this.reads.wait(this.clock.now() + this.limits.requestTimeoutMs);
   }
 
   /** Proposes a request and resolves with its apply result (or rejects with its error). */
@@ -215,16 +223,13 @@ export class EtcdServer {
     const id = this.ids.id();
     const data = internalpb.InternalRaftRequest.encode({ ...req, id });
     if (data.length > this.limits.maxRequestBytes) throw new RequestTooLargeError(data.length, this.limits.maxRequestBytes);
-    const done = this.wait.register(id);
+    const done = this.wait.register(id, this.clock.now() + this.limits.requestTimeoutMs);
     try {
       this.node.propose(data);
     } catch (err) {
       this.wait.fail(id, new NoLeaderError({ cause: err }));
     }
-    const result = await withTimeout(done, this.limits.requestTimeoutMs, () => {
-      this.wait.fail(id, new TimeoutError('request'));
-      return new TimeoutError('request');
-    });
+    const result = await done;
     if (result.error) throw result.error;
     return result.response;
   }
@@ -256,14 +261,4 @@ function isTxnSerializable(t: TxnRequest): boolean {
   const ser = (ops: TxnRequest['success']) =>
     ops.every((op) => (op.requestRange ? op.requestRange.serializable : op.requestTxn ? isTxnSerializable(op.requestTxn) : true));
   return ser(t.success) && ser(t.failure);
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(onTimeout()), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }

@@ -10,6 +10,7 @@
 interface Waiter {
   resolve: () => void;
   reject: (err: Error) => void;
+  deadline: number;
 }
 
 export class ReadIndexBatcher {
@@ -28,10 +29,10 @@ export class ReadIndexBatcher {
     private readonly retryMs = 500,
   ) {}
 
-  /** Resolves when a read started now may be served from the local store. */
-  wait(): Promise<void> {
+  /** Resolves when a read started now may be served from the local store; `sweep` fails it after `deadline`. */
+  wait(deadline = Number.POSITIVE_INFINITY): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.next.push({ resolve, reject });
+      this.next.push({ resolve, reject, deadline });
       if (!this.inflight && !this.scheduled) {
         this.scheduled = true;
         // Let reads that arrive in the same turn of the event loop join this round.
@@ -72,6 +73,18 @@ export class ReadIndexBatcher {
       this.next = [...waiters, ...this.next];
       this.start();
     }
+  }
+
+  /** Fails reads whose deadline has passed. */
+  sweep(now: number, err: () => Error): void {
+    const expired = (w: Waiter): boolean => {
+      if (w.deadline > now) return false;
+      w.reject(err());
+      return true;
+    };
+    this.next = this.next.filter((w) => !expired(w));
+    if (this.inflight) this.inflight.waiters = this.inflight.waiters.filter((w) => !expired(w));
+    for (const a of this.applying) a.waiters = a.waiters.filter((w) => !expired(w));
   }
 
   /** Fails every waiting read (the member is stopping). */

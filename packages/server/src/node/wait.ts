@@ -4,11 +4,22 @@
  * or before a restart, complete nothing.
  */
 export class Wait<T = unknown> {
-  private readonly waiters = new Map<bigint, { resolve: (v: T) => void; reject: (e: Error) => void }>();
+  private readonly waiters = new Map<bigint, { resolve: (v: T) => void; reject: (e: Error) => void; deadline: number }>();
 
-  register(id: bigint): Promise<T> {
+  /** Registers a waiter that `sweep` fails once `deadline` (ms on the caller's clock) has passed. */
+  register(id: bigint, deadline = Number.POSITIVE_INFINITY): Promise<T> {
     if (this.waiters.has(id)) throw new Error(`wait: duplicate request id ${id}`);
-    return new Promise<T>((resolve, reject) => this.waiters.set(id, { resolve, reject }));
+    return new Promise<T>((resolve, reject) => this.waiters.set(id, { resolve, reject, deadline }));
+  }
+
+  /** Fails every waiter whose deadline is at or before `now` (one timer for all requests, not one each). */
+  sweep(now: number, err: () => Error): void {
+    for (const [id, w] of this.waiters) {
+      if (w.deadline <= now) {
+        this.waiters.delete(id);
+        w.reject(err());
+      }
+    }
   }
 
   isRegistered(id: bigint): boolean {
