@@ -2,6 +2,7 @@ import { Event_EventType, type Event, type KeyValue } from '@latchkey/proto';
 import type { RevisionChanges } from '../apply/applier.js';
 import { keyString } from '../mvcc/keys.js';
 import type { KVStore } from '../mvcc/store.js';
+import { EventBatch } from './event-batch.js';
 
 /**
  * A watcher as the hub sees it: a key range, the next revision it must be told about, and where to send.
@@ -24,9 +25,11 @@ export interface HubWatcher {
    * as of. Returns false if the stream is over its buffer bound: the events were NOT taken and the watcher must
    * retry them later from history.
    */
-  deliver(events: Event[], rev: bigint): boolean;
+  deliver(batch: EventBatch, rev: bigint): boolean;
   /** The watcher's start revision was compacted away before it caught up. */
   compacted(compactRev: bigint): void;
+  /** Whether the watcher's stream has room (catch-up work for a full stream is wasted). */
+  canDeliver(): boolean;
 }
 
 /** How many revisions one catch-up delivery may span (etcd's watchBatchMaxRevs). */
@@ -97,26 +100,33 @@ export class WatchHub {
   /** Called by the applier after each committed batch, in revision order. */
   notify(revs: readonly RevisionChanges[]): void {
     for (const { rev, changes } of revs) {
-      const perWatcher = new Map<HubWatcher, Event[]>();
-      for (const c of changes) {
+      // Which changes each watcher matches, as a signature, so watchers with identical views share one batch.
+      const matched = new Map<HubWatcher, number[]>();
+      changes.forEach((c, i) => {
         const k = keyString(c.kv.key);
         const add = (w: HubWatcher): void => {
           if (c.type === Event_EventType.PUT ? w.noPut : w.noDelete) return;
-          let evs = perWatcher.get(w);
-          if (!evs) perWatcher.set(w, (evs = []));
-          evs.push(toEvent(c.type, c.kv, w.prevKv ? c.prev : undefined));
+          let idx = matched.get(w);
+          if (!idx) matched.set(w, (idx = []));
+          idx.push(i);
         };
         const exact = this.byKey.get(k);
         if (exact) for (const w of exact) add(w);
         for (const w of this.ranges) if (inRange(w, k)) add(w);
-      }
-      for (const [w, evs] of perWatcher) {
-        if (!w.deliver(evs, rev)) {
+      });
+      const batches = new Map<string, EventBatch>();
+      for (const [w, idx] of matched) {
+        const sig = `${w.prevKv ? 'p' : 'n'}${idx.join(',')}`;
+        let batch = batches.get(sig);
+        if (!batch) {
+          batch = new EventBatch(idx.map((i) => toEvent(changes[i]!.type, changes[i]!.kv, w.prevKv ? changes[i]!.prev : undefined)));
+          batches.set(sig, batch);
+        }
+        if (!w.deliver(batch, rev)) {
           // A slow consumer: it will get this revision again from history.
           this.removeSynced(w);
           w.nextRev = rev;
           this.unsynced.add(w);
-          continue;
         }
       }
       // Every synced watcher has now seen revision `rev` (whether or not it matched).
@@ -125,34 +135,60 @@ export class WatchHub {
     this.scheduleSync();
   }
 
-  /** Catches up unsynced watchers from the store's history. */
+  /**
+   * Catches up unsynced watchers from the store's history. The history since the oldest watcher's next revision
+   * is read and decoded once per pass (at most CATCH_UP_MAX_REVS revisions), then split among the watchers;
+   * watchers with the same start, range and options share one event batch. Watchers whose streams are still
+   * full are skipped until they drain.
+   */
   private syncUnsynced(): void {
     const cur = this.store.currentRev;
     const compact = this.store.compactRev;
-    for (const w of [...this.unsynced]) {
+    let minRev = cur + 1n;
+    const todo: HubWatcher[] = [];
+    for (const w of this.unsynced) {
       if (w.nextRev > cur) {
         this.unsynced.delete(w);
         this.addSynced(w);
-        continue;
-      }
-      if (compact > 0n && w.nextRev < compact) {
+      } else if (compact > 0n && w.nextRev < compact) {
         this.unsynced.delete(w);
         w.compacted(compact);
-        continue;
+      } else if (w.canDeliver()) {
+        todo.push(w);
+        if (w.nextRev < minRev) minRev = w.nextRev;
       }
-      const upTo = w.nextRev + CATCH_UP_MAX_REVS - 1n < cur ? w.nextRev + CATCH_UP_MAX_REVS - 1n : cur;
-      const events: Event[] = [];
-      this.store.history(w.nextRev - 1n, upTo, (type, kv) => {
-        const k = keyString(kv.key);
-        if (!inRange(w, k)) return;
-        if (type === Event_EventType.PUT ? w.noPut : w.noDelete) return;
-        events.push(toEvent(type, kv, w.prevKv ? this.prevOf(type, kv) : undefined));
-      });
-      if (events.length > 0 && !w.deliver(events, cur)) continue; // still full: try again later
-      w.nextRev = upTo + 1n;
-      if (w.nextRev > cur) {
-        this.unsynced.delete(w);
-        this.addSynced(w);
+    }
+    if (todo.length > 0) {
+      const upTo = minRev + CATCH_UP_MAX_REVS - 1n < cur ? minRev + CATCH_UP_MAX_REVS - 1n : cur;
+      const history: { type: Event_EventType; kv: KeyValue; key: string }[] = [];
+      this.store.history(minRev - 1n, upTo, (type, kv) => void history.push({ type, kv, key: keyString(kv.key) }));
+      const prevs = new Map<number, KeyValue | undefined>();
+      const batches = new Map<string, EventBatch>();
+      for (const w of todo) {
+        // A watcher already past this window waits for the next pass (moving it back would repeat events).
+        if (w.nextRev > upTo) continue;
+        const sig = JSON.stringify([String(w.nextRev), w.key, w.end ?? null, w.noPut, w.noDelete, w.prevKv]);
+        let batch = batches.get(sig);
+        if (!batch) {
+          const events: Event[] = [];
+          history.forEach((h, i) => {
+            if (h.kv.modRevision < w.nextRev || !inRange(w, h.key)) return;
+            if (h.type === Event_EventType.PUT ? w.noPut : w.noDelete) return;
+            let prev: KeyValue | undefined;
+            if (w.prevKv) {
+              if (!prevs.has(i)) prevs.set(i, this.prevOf(h.type, h.kv));
+              prev = prevs.get(i);
+            }
+            events.push(toEvent(h.type, h.kv, prev));
+          });
+          batches.set(sig, (batch = new EventBatch(events)));
+        }
+        if (batch.events.length > 0 && !w.deliver(batch, cur)) continue; // full again: retry after it drains
+        w.nextRev = upTo + 1n;
+        if (w.nextRev > cur) {
+          this.unsynced.delete(w);
+          this.addSynced(w);
+        }
       }
     }
     if (this.unsynced.size > 0) {

@@ -2,11 +2,17 @@ import { WatchCancelReason, WatchCreateRequest_FilterType as Filter, type Event,
 import { keyString } from '../mvcc/keys.js';
 import type { KVStore } from '../mvcc/store.js';
 import type { HubWatcher, WatchHub } from './hub.js';
+import type { EventBatch } from './event-batch.js';
 
 /** Where a watch stream's responses go (a gRPC stream or the gateway's chunked response). */
 export interface WatchSink {
   /** Queues a response (always accepted; callers check `full` first for event deliveries). */
   send(resp: Init<WatchResponse>): void;
+  /**
+   * Queues an event response whose events may be shared with other watchers; a binary sink appends the batch's
+   * pre-encoded events to the small per-watcher part instead of encoding them again.
+   */
+  sendEvents(header: ResponseHeader, watchId: bigint, batch: EventBatch): void;
   /** True while the sink holds more than its bound; `onDrain` fires when it drops below again. */
   readonly full: boolean;
   onDrain(fn: () => void): void;
@@ -104,8 +110,11 @@ export class WatchStream {
       fragment: c.fragment,
       progressNotify: c.progressNotify,
       active: false,
-      deliver(events: Event[], at: bigint): boolean {
-        return stream.deliver(this, events, at);
+      deliver(batch: EventBatch, at: bigint): boolean {
+        return stream.deliver(this, batch, at);
+      },
+      canDeliver(): boolean {
+        return !stream.sink.full;
       },
       compacted(compactRev: bigint): void {
         stream.watchers.delete(this.id);
@@ -154,12 +163,12 @@ export class WatchStream {
   }
 
   /** Takes the events unless the sink is over its bound (then the hub retries them later from history). */
-  private deliver(w: StreamWatcher, events: Event[], rev: bigint): boolean {
+  private deliver(w: StreamWatcher, batch: EventBatch, rev: bigint): boolean {
     if (this.closed || !this.watchers.has(w.id)) return true;
     if (this.sink.full) return false;
     w.active = true;
-    if (w.fragment && events.length > 1) this.sendFragmented(w, events, rev);
-    else this.sink.send({ header: this.header(rev), watchId: w.id, events });
+    if (w.fragment && batch.events.length > 1) this.sendFragmented(w, [...batch.events], rev);
+    else this.sink.sendEvents(this.header(rev), w.id, batch);
     if (this.pendingProgress) queueMicrotask(() => this.flushProgress());
     return true;
   }

@@ -28,6 +28,7 @@ function setup() {
     const sink: WatchSink & { out: typeof out; take(): typeof out; drain(): void } = {
       out,
       send: (r) => void out.push(r),
+      sendEvents: (header, watchId, batch) => void out.push({ header, watchId, events: [...batch.events] }),
       get full() {
         return out.length >= bound;
       },
@@ -155,6 +156,21 @@ describe('watch - slow consumers', () => {
       seen.push(...sink.take().flatMap(keysOf));
     }
     expect(seen).toEqual(Array.from({ length: 20 }, (_, i) => `k${i}`));
+  });
+
+  it('catch-up of watchers at different positions delivers every revision exactly once to each', async () => {
+    const { stream, put } = setup();
+    for (let i = 0; i < 2100; i++) put(`k${i % 7}`, String(i)); // revisions 2..2101
+    const far = stream();
+    const near = stream();
+    far.send({ createRequest: { key: b('k'), rangeEnd: b('l'), startRevision: 2n } });
+    near.send({ createRequest: { key: b('k'), rangeEnd: b('l'), startRevision: 1500n } });
+    const revsOf = (out: Init<WatchResponse>[]) => out.flatMap((r) => (r.events ?? []).map((e) => Number(e.kv!.modRevision)));
+    for (let i = 0; i < 20; i++) await tick();
+    put('k0', 'live'); // 2102
+    const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+    expect(revsOf(far.sink.out)).toEqual(range(2, 2102));
+    expect(revsOf(near.sink.out)).toEqual(range(1500, 2102));
   });
 
   it('fragments a large response when the watcher asked for it', () => {

@@ -50,6 +50,8 @@ export interface ServerCall<Req = any, Res = any> {
   readonly writableLength: number;
   readonly writable: boolean;
   write(msg: Init<Res>): boolean;
+  /** Writes one response message given as already-encoded parts (concatenated); binary transports only. */
+  writeRaw?(parts: readonly Buffer[]): boolean;
   end(): void;
   fail(err: unknown): void;
   on(event: 'data', fn: (req: Req) => void): this;
@@ -216,6 +218,9 @@ export class GrpcServer {
   }
 }
 
+/** Bytes a streaming call may buffer before `write` reports backpressure. */
+const STREAM_HIGH_WATER = 1024 * 1024;
+
 class ProtocolError extends Error {
   constructor(
     readonly code: GrpcCode,
@@ -294,6 +299,9 @@ class H2Call extends Readable implements ServerCall {
   request: unknown;
   cancelled = false;
   private readonly parser: FrameParser;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private flushQueued = false;
   private responded = false;
   private finished = false;
 
@@ -355,7 +363,7 @@ class H2Call extends Readable implements ServerCall {
   override _read(): void {}
 
   get writableLength(): number {
-    return this.stream.writableLength;
+    return this.stream.writableLength + this.pendingBytes;
   }
 
   get writable(): boolean {
@@ -363,9 +371,37 @@ class H2Call extends Readable implements ServerCall {
   }
 
   write(msg: unknown): boolean {
+    return this.writeRaw([this.method.responseType.encode(msg as never)]);
+  }
+
+  /**
+   * Messages written in one turn of the event loop are coalesced into one stream write (one DATA frame run):
+   * a revision fanned out to ten watchers of one stream costs the client one frame, not ten.
+   */
+  writeRaw(parts: readonly Buffer[]): boolean {
     if (this.finished || this.stream.closed || this.stream.destroyed) return false;
     this.respondOnce();
-    return this.stream.write(frame(this.method.responseType.encode(msg as never)));
+    let len = 0;
+    for (const p of parts) len += p.length;
+    const head = Buffer.allocUnsafe(5);
+    head[0] = 0;
+    head.writeUInt32BE(len, 1);
+    this.pending.push(head, ...parts);
+    this.pendingBytes += 5 + len;
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(() => this.flush());
+    }
+    return this.stream.writableLength + this.pendingBytes < STREAM_HIGH_WATER;
+  }
+
+  private flush(): void {
+    this.flushQueued = false;
+    if (this.pending.length === 0 || this.stream.closed || this.stream.destroyed) return;
+    const out = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.stream.write(out);
   }
 
   end(): void {
@@ -373,6 +409,7 @@ class H2Call extends Readable implements ServerCall {
     this.finished = true;
     if (this.stream.closed || this.stream.destroyed) return;
     if (!this.responded) return trailersOnly(this.stream, GrpcCode.OK, '');
+    this.flush();
     this.stream.once('wantTrailers', () => this.stream.sendTrailers({ 'grpc-status': '0' }));
     this.stream.end();
   }
@@ -384,6 +421,7 @@ class H2Call extends Readable implements ServerCall {
     const w = err instanceof ProtocolError ? { code: err.code, message: err.message } : toWireError(err);
     if ('unexpected' in w && w.unexpected) this.log.error(`${this.method.path}: unexpected error`, { err: String(err) });
     if (!this.responded) return trailersOnly(this.stream, w.code, w.message);
+    this.flush();
     this.stream.once('wantTrailers', () =>
       this.stream.sendTrailers({ 'grpc-status': String(w.code), 'grpc-message': encodeGrpcMessage(w.message) }),
     );

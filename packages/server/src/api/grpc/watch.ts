@@ -1,4 +1,4 @@
-import { WatchService, type WatchRequest, type WatchResponse } from '@latchkey/proto';
+import { WatchResponse, WatchService, type WatchRequest } from '@latchkey/proto';
 import type { EtcdServer } from '../../node/etcd-server.js';
 import type { WatchHub } from '../../watch/hub.js';
 import { WatchStream, type WatchSink } from '../../watch/stream.js';
@@ -6,7 +6,7 @@ import { header } from '../header.js';
 import type { ServerCall, ServiceImpl } from './h2-server.js';
 
 /** Bytes a stream may hold unsent before its watchers are treated as slow and caught up from history. */
-const STREAM_BUFFER_BOUND = 4 * 1024 * 1024; // bytes
+const STREAM_BUFFER_BOUND = 64 * 1024; // bytes
 
 export function watchService(s: EtcdServer, hub: WatchHub, maxResponseBytes: number, progressIntervalMs: number): ServiceImpl<typeof WatchService> {
   return {
@@ -15,6 +15,11 @@ export function watchService(s: EtcdServer, hub: WatchHub, maxResponseBytes: num
       const sink: WatchSink = {
         send: (r) => {
           if (stream.writable) stream.write(r);
+        },
+        sendEvents: (h, watchId, batch) => {
+          if (!stream.writable) return;
+          if (stream.writeRaw) stream.writeRaw([WatchResponse.encode({ header: h, watchId }), batch.encoded()]);
+          else stream.write({ header: h, watchId, events: batch.events });
         },
         get full() {
           return stream.writableLength > STREAM_BUFFER_BOUND;
