@@ -8,6 +8,7 @@ import {
   LeaseService,
   MaintenanceService,
   WatchService,
+  AuthService,
   type ServiceDesc,
 } from '@latchkey/proto';
 import { Applier } from './apply/applier.js';
@@ -33,7 +34,11 @@ import { clusterService } from './api/grpc/cluster.js';
 import { healthService } from './api/grpc/health.js';
 import { watchService } from './api/grpc/watch.js';
 import { snapshotHandler } from './api/grpc/snapshot.js';
+import { authService } from './api/grpc/auth.js';
 import { WatchHub } from './watch/hub.js';
+import { AuthGuard } from './auth/guard.js';
+import { AuthStore } from './auth/store.js';
+import { SimpleTokens } from './auth/tokens.js';
 import { Gateway, type GatewayRoute } from './api/http/gateway.js';
 import { GATEWAY_ROUTES } from './api/http/routes.js';
 import { ETCD_CLUSTER_VERSION, ETCD_VERSION } from './version.js';
@@ -88,7 +93,8 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
   });
   let server: EtcdServer | undefined;
   const hub = new WatchHub(store);
-  applier = new Applier(backend, store, lessor, (revs) => hub.notify(revs));
+  const auth = new AuthGuard(new AuthStore(backend), new SimpleTokens(clock));
+  applier = new Applier(backend, store, lessor, (revs) => hub.notify(revs), auth);
 
   const clusterId = applier.clusterId() || computeClusterId(ids.map((m) => m.id));
   backend.batch(() => {
@@ -139,6 +145,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     { maxRequestBytes: config.maxRequestBytes, requestTimeoutMs: 5000 + 2 * config.electionTimeout },
     log,
     config.electionTimeout,
+    auth,
   );
   server.logCompactor = new LogCompactor(
     config.snapshotCount,
@@ -156,7 +163,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     parseRetention(config.autoCompactionMode, config.autoCompactionRetention),
     clock,
     () => ({ isLeader: srv.isLeader, currentRev: store.currentRev, compactRev: store.compactRev }),
-    (rev) => srv.compact({ revision: rev, physical: false }),
+    (rev) => srv.compact({ revision: rev, physical: false }, undefined, true),
   );
   node.start();
   server.start();
@@ -174,6 +181,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
   add(MaintenanceService, maintenanceService(s, snapshotHandler(s, memberDir)));
   add(ClusterService, clusterService(s));
   add(HealthService, healthService(s));
+  add(AuthService, authService(s));
   add(WatchService, watchService(s, hub, config.maxRequestBytes, opts.watchProgressIntervalMs ?? 10 * 60 * 1000));
 
   const plain = (req: IncomingMessage, res: ServerResponse): boolean => {

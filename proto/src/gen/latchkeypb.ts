@@ -55,9 +55,17 @@ export interface InternalRaftRequest {
   authRoleGrantPermission?: AuthRoleGrantPermissionRequest;
   /** Member of oneof `request`: at most one member is set. */
   authRoleRevokePermission?: AuthRoleRevokePermissionRequest;
-  /** Auth context of the requester, checked again at apply time (empty when auth is off). */
+  /**
+   * Auth context of the requester, checked again at apply time (empty when auth is off): the user and the auth
+   * store revision the request was checked against when it was proposed.
+   */
   username: string;
   authRevision: bigint;
+  /**
+   * Proposed by the server itself (lease expiry, checkpoints, auto-compaction, membership), not by a client:
+   * exempt from auth checks.
+   */
+  system: boolean;
 }
 
 export const InternalRaftRequest: MessageType<InternalRaftRequest> = {
@@ -97,9 +105,10 @@ export const InternalRaftRequest: MessageType<InternalRaftRequest> = {
     if (m.authRoleRevokePermission !== undefined) { w.tag(31, 2); w.fork(); AuthRoleRevokePermissionRequest.write(m.authRoleRevokePermission, w); w.join(); }
     if (m.username !== undefined && m.username.length > 0) { w.tag(40, 2); w.string(m.username); }
     if (m.authRevision !== undefined && m.authRevision !== 0n) { w.tag(41, 0); w.int64(m.authRevision); }
+    if (m.system !== undefined && m.system) { w.tag(42, 0); w.bool(m.system); }
   },
   read(r: Reader, end: number): InternalRaftRequest {
-    const m: InternalRaftRequest = { id: 0n, username: '', authRevision: 0n };
+    const m: InternalRaftRequest = { id: 0n, username: '', authRevision: 0n, system: false };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -666,6 +675,10 @@ export const InternalRaftRequest: MessageType<InternalRaftRequest> = {
           if (wt !== 0) throw new WireError('proto: wrong wire type for field InternalRaftRequest.auth_revision');
           m.authRevision = r.uint64();
           break;
+        case 42:
+          if (wt !== 0) throw new WireError('proto: wrong wire type for field InternalRaftRequest.system');
+          m.system = r.bool();
+          break;
         default:
           r.skip(wt);
       }
@@ -700,11 +713,12 @@ export const InternalRaftRequest: MessageType<InternalRaftRequest> = {
     if (m.authRoleRevokePermission !== undefined) o["auth_role_revoke_permission"] = AuthRoleRevokePermissionRequest.toJSON(m.authRoleRevokePermission);
     if (m.username !== undefined && m.username.length > 0) o["username"] = m.username;
     if (m.authRevision !== undefined && m.authRevision !== 0n) o["auth_revision"] = m.authRevision.toString();
+    if (m.system !== undefined && m.system) o["system"] = m.system;
     return o;
   },
   fromJSON(j: unknown): InternalRaftRequest {
     const o = jsonObject(j, 'latchkeypb.InternalRaftRequest');
-    const m: InternalRaftRequest = { id: 0n, username: '', authRevision: 0n };
+    const m: InternalRaftRequest = { id: 0n, username: '', authRevision: 0n, system: false };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -782,6 +796,9 @@ export const InternalRaftRequest: MessageType<InternalRaftRequest> = {
           break;
         case "auth_revision": case "authRevision":
           m.authRevision = int64FromJson(v, 'auth_revision', true);
+          break;
+        case "system":
+          m.system = boolFromJson(v, 'system');
           break;
         default:
           break; // unknown fields are ignored, as etcd's gateway does

@@ -1,5 +1,6 @@
 import { EtcdError, GrpcCode, type WireErrorSpec } from '@latchkey/proto';
 import { KeyNotFoundError } from '../apply/errors.js';
+import { AuthError } from '../auth/store.js';
 import { LeaseExistsError, LeaseNotFoundError, LeaseTTLTooLargeError } from '../lease/errors.js';
 import { CompactedError, FutureRevisionError } from '../mvcc/errors.js';
 import {
@@ -25,6 +26,7 @@ export class WireStatusError extends Error {
  */
 export function toWireError(err: unknown): WireErrorSpec & { unexpected?: boolean } {
   if (err instanceof WireStatusError) return err.spec;
+  if (err instanceof AuthError) return EtcdError[err.etcd];
   if (err instanceof CompactedError) return EtcdError.Compacted;
   if (err instanceof FutureRevisionError) return EtcdError.FutureRev;
   if (err instanceof LeaseNotFoundError) return EtcdError.LeaseNotFound;

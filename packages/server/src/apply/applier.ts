@@ -11,6 +11,8 @@ import { MvccError } from '../mvcc/errors.js';
 import { LeaseError } from '../lease/errors.js';
 import { checkPut, executeDeleteRange, executePut, executeTxn } from './kv.js';
 import { BadEntryError, KeyNotFoundError } from './errors.js';
+import { AuthError } from '../auth/store.js';
+import type { AuthGuard, AuthInfo } from '../auth/guard.js';
 
 /** The part of a Raft log entry the applier reads (structurally the raft core's Entry). */
 export interface LogEntry {
@@ -66,6 +68,7 @@ export class Applier {
     private readonly store: KVStore,
     private readonly lessor: Lessor,
     private readonly onCommit: (revs: RevisionChanges[]) => void,
+    private readonly auth: AuthGuard,
     private readonly confChange: ConfChangeApplier = () => undefined,
   ) {
     const v = backend.get(Table.Meta, META_APPLIED);
@@ -148,7 +151,7 @@ export class Applier {
     try {
       return { id: req.id, response: this.dispatch(req) };
     } catch (err) {
-      if (err instanceof MvccError || err instanceof LeaseError || err instanceof KeyNotFoundError) {
+      if (err instanceof MvccError || err instanceof LeaseError || err instanceof KeyNotFoundError || err instanceof AuthError) {
         return { id: req.id, error: err };
       }
       throw err;
@@ -159,8 +162,24 @@ export class Applier {
     return { clusterId: 0n, memberId: 0n, revision: this.store.currentRev, raftTerm: 0n };
   }
 
+  /**
+   * Who a client request came from, checked against the auth state at this point of the log; undefined for
+   * requests the server proposed itself and while auth is off.
+   */
+  private requester(req: internalpb.InternalRaftRequest): AuthInfo | undefined {
+    if (req.system || !this.auth.store.enabled) return undefined;
+    if (req.username === '') throw new AuthError('UserEmpty');
+    const ai = { user: req.username, revision: req.authRevision };
+    this.auth.checkRevision(ai);
+    return ai;
+  }
+
   private dispatch(req: internalpb.InternalRaftRequest): unknown {
+    const auth = this.auth;
+    const store = auth.store;
     if (req.put) {
+      const ai = this.requester(req);
+      auth.checkPut(ai, req.put);
       const txn = this.store.write();
       return this.guard(txn, () => {
         checkPut(txn, this.lessor, req.put!);
@@ -168,23 +187,30 @@ export class Applier {
       });
     }
     if (req.deleteRange) {
+      auth.checkDeleteRange(this.requester(req), req.deleteRange);
       const txn = this.store.write();
       return this.guard(txn, () => executeDeleteRange(txn, req.deleteRange!));
     }
     if (req.txn) {
+      auth.checkTxn(this.requester(req), req.txn);
       const txn = this.store.write();
       return this.guard(txn, () => executeTxn(this.store, txn, this.lessor, req.txn!));
     }
     if (req.compaction) {
+      this.requester(req);
       this.store.compact(req.compaction.revision);
       return { header: this.header() };
     }
     if (req.leaseGrant) {
+      this.requester(req);
       const lease = this.lessor.grant(req.leaseGrant.ID, req.leaseGrant.TTL);
       const resp: LeaseGrantResponse = { header: this.header(), ID: lease.id, TTL: lease.ttl, error: '' };
       return resp;
     }
     if (req.leaseRevoke) {
+      const ai = this.requester(req);
+      const lease = this.lessor.lookup(req.leaseRevoke.ID);
+      if (lease) auth.checkLeaseRevoke(ai, [...lease.keys].map((k) => Buffer.from(k, 'latin1')));
       this.lessor.revoke(req.leaseRevoke.ID);
       return { header: this.header() };
     }
@@ -193,17 +219,86 @@ export class Applier {
       return { header: this.header() };
     }
     if (req.clusterMeta) {
-      if (!this.backend.get(Table.Meta, META_CLUSTER)) {
-        const v = Buffer.allocUnsafe(8);
-        v.writeBigUInt64BE(req.clusterMeta.clusterId);
-        this.backend.put(Table.Meta, META_CLUSTER, v);
-      }
+      if (!this.backend.get(Table.Meta, META_CLUSTER)) this.recordClusterId(req.clusterMeta.clusterId);
       return {};
     }
     if (req.alarm) {
       return { header: this.header(), alarms: this.alarms };
     }
+    // Auth management: the enabling request may come from anyone while auth is off; the rest need root.
+    const admin = (): void => auth.requireAdmin(this.requester(req));
+    if (req.authEnable) {
+      store.enable();
+      return { header: this.header() };
+    }
+    if (req.authDisable) {
+      admin();
+      store.disable();
+      return { header: this.header() };
+    }
+    if (req.authenticate) {
+      const a = req.authenticate;
+      if (!store.user(a.name)) throw new AuthError('AuthFailed');
+      this.authenticated(a.simpleToken, a.name, store.revision);
+      return { header: this.header(), token: a.simpleToken };
+    }
+    if (req.authUserAdd) {
+      admin();
+      const u = req.authUserAdd;
+      store.userAdd(u.name, u.hashedPassword, u.options?.noPassword ?? false);
+      return { header: this.header() };
+    }
+    if (req.authUserDelete) {
+      admin();
+      store.userDelete(req.authUserDelete.name);
+      auth.tokens.revokeUser(req.authUserDelete.name);
+      return { header: this.header() };
+    }
+    if (req.authUserChangePassword) {
+      admin();
+      store.userChangePassword(req.authUserChangePassword.name, req.authUserChangePassword.hashedPassword);
+      auth.tokens.revokeUser(req.authUserChangePassword.name);
+      return { header: this.header() };
+    }
+    if (req.authUserGrantRole) {
+      admin();
+      store.userGrantRole(req.authUserGrantRole.user, req.authUserGrantRole.role);
+      return { header: this.header() };
+    }
+    if (req.authUserRevokeRole) {
+      admin();
+      store.userRevokeRole(req.authUserRevokeRole.name, req.authUserRevokeRole.role);
+      return { header: this.header() };
+    }
+    if (req.authRoleAdd) {
+      admin();
+      store.roleAdd(req.authRoleAdd.name);
+      return { header: this.header() };
+    }
+    if (req.authRoleDelete) {
+      admin();
+      store.roleDelete(req.authRoleDelete.role);
+      return { header: this.header() };
+    }
+    if (req.authRoleGrantPermission) {
+      admin();
+      const g = req.authRoleGrantPermission;
+      if (!g.perm) throw new AuthError('PermissionNotGiven');
+      store.roleGrantPermission(g.name, g.perm);
+      return { header: this.header() };
+    }
+    if (req.authRoleRevokePermission) {
+      admin();
+      const r = req.authRoleRevokePermission;
+      store.roleRevokePermission(r.role, r.key, r.rangeEnd);
+      return { header: this.header() };
+    }
     return {};
+  }
+
+  /** Member-local hook: a token became valid (tokens expire on each member's own clock). */
+  private authenticated(token: string, user: string, revision: bigint): void {
+    this.auth.tokens.assign(token, user, revision);
   }
 
   /**

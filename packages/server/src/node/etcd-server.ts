@@ -27,6 +27,7 @@ import type { RaftNode } from './raft-node.js';
 import { Role, type CoreSoftState } from './raft-core.js';
 import { RequestIds, Wait } from './wait.js';
 import type { LogCompactor } from './log-compactor.js';
+import type { AuthGuard, AuthInfo } from '../auth/guard.js';
 
 export interface ServerLimits {
   /** Largest encoded proposal accepted (etcd's --max-request-bytes). */
@@ -78,6 +79,7 @@ export class EtcdServer {
     readonly log: Logger,
     /** Election timeout in ms: how far deadlines are extended when this member becomes the lease primary. */
     private readonly electionMs: number,
+    readonly auth: AuthGuard,
   ) {
     this.ids = new RequestIds(identity.memberId);
     this.reads = new ReadIndexBatcher((ctx) => this.node.readIndex(ctx), () => this.applier.appliedIndex, () => clock.now());
@@ -161,40 +163,41 @@ export class EtcdServer {
     return executeRange(this.store, r);
   }
 
-  put(r: PutRequest): Promise<PutResponse> {
-    return this.propose({ put: r }) as Promise<PutResponse>;
+  put(r: PutRequest, ai?: AuthInfo): Promise<PutResponse> {
+    return this.propose({ put: r }, ai) as Promise<PutResponse>;
   }
 
-  deleteRange(r: DeleteRangeRequest): Promise<DeleteRangeResponse> {
-    return this.propose({ deleteRange: r }) as Promise<DeleteRangeResponse>;
+  deleteRange(r: DeleteRangeRequest, ai?: AuthInfo): Promise<DeleteRangeResponse> {
+    return this.propose({ deleteRange: r }, ai) as Promise<DeleteRangeResponse>;
   }
 
-  async txn(r: TxnRequest): Promise<TxnResponse> {
+  async txn(r: TxnRequest, ai?: AuthInfo): Promise<TxnResponse> {
     if (isTxnReadOnly(r)) {
       // Read-only transactions are reads: no proposal, no revision.
       if (!isTxnSerializable(r)) await this.linearizableRead();
       return executeTxn(this.store, this.store.write(), this.lessor, r);
     }
-    return this.propose({ txn: r }) as Promise<TxnResponse>;
+    return this.propose({ txn: r }, ai) as Promise<TxnResponse>;
   }
 
-  compact(r: CompactionRequest): Promise<CompactionResponse> {
-    return this.propose({ compaction: r }) as Promise<CompactionResponse>;
+  /** Compaction; `ai` undefined with `system` set means the server's own auto-compactor. */
+  compact(r: CompactionRequest, ai?: AuthInfo, system = false): Promise<CompactionResponse> {
+    return this.propose({ compaction: r, system }, ai) as Promise<CompactionResponse>;
   }
 
   // ------------------------------------------------------------------------------ leases
 
-  async leaseGrant(ttl: bigint, id: bigint): Promise<LeaseGrantResponse> {
+  async leaseGrant(ttl: bigint, id: bigint, ai?: AuthInfo): Promise<LeaseGrantResponse> {
     let chosen = id;
     if (chosen === 0n) {
       do chosen = randomBytes(8).readBigUInt64BE(0) & 0x7fffffffffffffffn;
       while (chosen === 0n || this.lessor.exists(chosen));
     }
-    return (await this.propose({ leaseGrant: { TTL: ttl, ID: chosen } })) as LeaseGrantResponse;
+    return (await this.propose({ leaseGrant: { TTL: ttl, ID: chosen } }, ai)) as LeaseGrantResponse;
   }
 
-  async leaseRevoke(id: bigint): Promise<void> {
-    await this.propose({ leaseRevoke: { ID: id } });
+  async leaseRevoke(id: bigint, ai?: AuthInfo): Promise<void> {
+    await this.propose({ leaseRevoke: { ID: id } }, ai);
   }
 
   /** Renews a lease; returns the TTL (0n for an unknown lease). Must run on the leader. */
@@ -217,11 +220,14 @@ export class EtcdServer {
     await this.reads.wait(this.clock.now() + this.limits.requestTimeoutMs);
   }
 
-  /** Proposes a request and resolves with its apply result (or rejects with its error). */
-  async propose(req: Init<internalpb.InternalRaftRequest>): Promise<unknown> {
+  /**
+   * Proposes a request and resolves with its apply result (or rejects with its error). `ai` is the requester's
+   * identity, re-checked when the entry is applied.
+   */
+  async propose(req: Init<internalpb.InternalRaftRequest>, ai?: AuthInfo): Promise<unknown> {
     if (this.stopped) throw new StoppedError();
     const id = this.ids.id();
-    const data = internalpb.InternalRaftRequest.encode({ ...req, id });
+    const data = internalpb.InternalRaftRequest.encode(ai ? { ...req, id, username: ai.user, authRevision: ai.revision } : { ...req, id });
     if (data.length > this.limits.maxRequestBytes) throw new RequestTooLargeError(data.length, this.limits.maxRequestBytes);
     const done = this.wait.register(id, this.clock.now() + this.limits.requestTimeoutMs);
     try {
@@ -241,7 +247,7 @@ export class EtcdServer {
       const since = this.revokesInFlight.get(id);
       if (since !== undefined && now - since < 3000) continue;
       this.revokesInFlight.set(id, now);
-      this.propose({ leaseRevoke: { ID: id } })
+      this.propose({ leaseRevoke: { ID: id }, system: true })
         .catch((err: unknown) => this.log.debug(`lease ${id.toString(16)} revoke: ${String(err)}`))
         .finally(() => this.revokesInFlight.delete(id));
     }
@@ -251,7 +257,7 @@ export class EtcdServer {
     if (!this.isLeader) return;
     const cps = this.lessor.checkpoints();
     if (cps.length === 0) return;
-    this.propose({ leaseCheckpoint: { checkpoints: cps.map((c) => ({ ID: c.id, remainingTTL: c.remainingTTL })) } }).catch(
+    this.propose({ leaseCheckpoint: { checkpoints: cps.map((c) => ({ ID: c.id, remainingTTL: c.remainingTTL })) }, system: true }).catch(
       (err: unknown) => this.log.debug(`lease checkpoint: ${String(err)}`),
     );
   }

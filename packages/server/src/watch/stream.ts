@@ -23,6 +23,8 @@ export interface WatchSink {
 export interface WatchStreamOptions {
   /** How often a watcher with progress_notify gets an empty response while idle (etcd default 10 min). */
   progressIntervalMs: number;
+  /** Decides whether the stream may watch [key, end); returns etcd's cancel reason when it may not. */
+  authorize?: (key: Uint8Array, end: Uint8Array) => string | undefined;
 }
 
 interface StreamWatcher extends HubWatcher {
@@ -49,6 +51,7 @@ export class WatchStream {
   private pendingProgress = false;
   private readonly timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly authorize: WatchStreamOptions['authorize'];
 
   constructor(
     private readonly hub: WatchHub,
@@ -57,6 +60,7 @@ export class WatchStream {
     private readonly header: (rev: bigint) => ResponseHeader,
     opts: WatchStreamOptions,
   ) {
+    this.authorize = opts.authorize;
     sink.onDrain(() => this.hub.scheduleSync());
     this.timer = setInterval(() => this.progressTick(), opts.progressIntervalMs);
     this.timer.unref();
@@ -84,6 +88,11 @@ export class WatchStream {
     if (c.rangeEnd.length === 1 && c.rangeEnd[0] === 0) end = '';
     else if (c.rangeEnd.length > 0) end = keyString(c.rangeEnd);
     const rev = this.store.currentRev;
+    const denied = this.authorize?.(keyBytes, c.rangeEnd);
+    if (denied !== undefined) {
+      this.refuse(denied);
+      return;
+    }
     if (end !== undefined && end !== '' && key >= end) {
       this.refuse(WatchCancelReason.EmptyRange);
       return;

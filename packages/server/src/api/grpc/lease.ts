@@ -8,16 +8,21 @@ import type { ServerCall, ServiceImpl } from './h2-server.js';
 
 export function leaseService(s: EtcdServer): ServiceImpl<typeof LeaseService> {
   return {
-    async LeaseGrant(req) {
+    async LeaseGrant(req, ctx) {
+      const ai = s.auth.identify(ctx.metadata);
       if (req.TTL > MAX_LEASE_TTL) throw new WireStatusError(EtcdError.LeaseTTLTooLarge);
-      const res = await s.leaseGrant(req.TTL, req.ID);
+      const res = await s.leaseGrant(req.TTL, req.ID, ai);
       return { ...res, header: header(s) };
     },
-    async LeaseRevoke(req) {
-      await s.leaseRevoke(req.ID);
+    async LeaseRevoke(req, ctx) {
+      const ai = s.auth.identify(ctx.metadata);
+      const lease = s.lessor.lookup(req.ID);
+      if (lease) s.auth.checkLeaseRevoke(ai, [...lease.keys].map(keyBytes));
+      await s.leaseRevoke(req.ID, ai);
       return { header: header(s) };
     },
-    async LeaseTimeToLive(req) {
+    async LeaseTimeToLive(req, ctx) {
+      s.auth.identify(ctx.metadata);
       await s.linearizableRead();
       const lease = s.lessor.lookup(req.ID);
       if (!lease) return { header: header(s), ID: req.ID, TTL: -1n };
@@ -29,12 +34,19 @@ export function leaseService(s: EtcdServer): ServiceImpl<typeof LeaseService> {
         keys: req.keys ? [...lease.keys].map(keyBytes) : [],
       };
     },
-    async LeaseLeases() {
+    async LeaseLeases(_req, ctx) {
+      s.auth.identify(ctx.metadata);
       await s.linearizableRead();
       return { header: header(s), leases: s.lessor.ids().map((ID) => ({ ID })) };
     },
     LeaseKeepAlive(call) {
       const stream = call as ServerCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse>;
+      try {
+        s.auth.identify(stream.metadata);
+      } catch (err) {
+        stream.fail(err);
+        return;
+      }
       let chain = Promise.resolve();
       stream.on('data', (req: LeaseKeepAliveRequest) => {
         // Answer in request order.

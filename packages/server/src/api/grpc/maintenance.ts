@@ -30,18 +30,21 @@ export function maintenanceService(s: EtcdServer, snapshot: ServiceImpl<typeof M
       if (alarms.length === 0) return {};
       return { header: header(s), alarms: [...alarms] };
     },
-    async Defragment() {
+    async Defragment(_req, ctx) {
+      s.auth.requireAdmin(s.auth.identify(ctx.metadata));
       // LMDB reuses freed pages itself; there is nothing to rewrite.
       return { header: header(s) };
     },
-    async Hash() {
+    async Hash(_req, ctx) {
+      s.auth.requireAdmin(s.auth.identify(ctx.metadata));
       let h = 0;
       s.store.forEachRecord(s.store.currentRev, (k, v) => {
         h = crc32(v, crc32(k, h));
       });
       return { header: header(s), hash: h >>> 0 };
     },
-    async HashKV(req) {
+    async HashKV(req, ctx) {
+      s.auth.requireAdmin(s.auth.identify(ctx.metadata));
       const rev = req.revision > 0n ? req.revision : s.store.currentRev;
       if (rev > s.store.currentRev) throw new WireStatusError(EtcdError.FutureRev);
       if (rev < s.store.compactRev) throw new WireStatusError(EtcdError.Compacted);
@@ -53,7 +56,8 @@ export function maintenanceService(s: EtcdServer, snapshot: ServiceImpl<typeof M
       return { header: header(s), hash: h >>> 0, compactRevision: compact > 0n ? compact : 0n };
     },
     Snapshot: snapshot,
-    async MoveLeader(req) {
+    async MoveLeader(req, ctx) {
+      s.auth.requireAdmin(s.auth.identify(ctx.metadata));
       if (req.targetID !== s.identity.memberId && !s.memberList().some((m) => m.id === req.targetID)) {
         throw new WireStatusError(EtcdError.BadLeaderTransferee);
       }

@@ -16,6 +16,12 @@ const CHUNK = 32 * 1024;
 export function snapshotHandler(s: EtcdServer, scratchDir: string): (call: ServerCall) => void {
   return (c) => {
     const call = c as ServerCall<SnapshotRequest, SnapshotResponse>;
+    try {
+      s.auth.requireAdmin(s.auth.identify(call.metadata));
+    } catch (err) {
+      call.fail(err);
+      return;
+    }
     let cancelled = false;
     call.on('cancelled', () => {
       cancelled = true;

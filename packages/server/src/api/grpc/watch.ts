@@ -1,4 +1,5 @@
-import { WatchResponse, WatchService, type WatchRequest } from '@latchkey/proto';
+import { EtcdError, WatchResponse, WatchService, type WatchRequest } from '@latchkey/proto';
+import { toWireError } from '../errors.js';
 import type { EtcdServer } from '../../node/etcd-server.js';
 import type { WatchHub } from '../../watch/hub.js';
 import { WatchStream, type WatchSink } from '../../watch/stream.js';
@@ -27,7 +28,14 @@ export function watchService(s: EtcdServer, hub: WatchHub, maxResponseBytes: num
         onDrain: (fn) => stream.on('drain', fn),
         maxResponseBytes,
       };
-      const ws = new WatchStream(hub, s.store, sink, (rev) => header(s, rev), { progressIntervalMs });
+      const authorize = (key: Uint8Array, end: Uint8Array): string | undefined => {
+        try {
+          return s.auth.mayWatch(s.auth.identify(stream.metadata), key, end) ? undefined : EtcdError.PermissionDenied.message;
+        } catch (err) {
+          return toWireError(err).message;
+        }
+      };
+      const ws = new WatchStream(hub, s.store, sink, (rev) => header(s, rev), { progressIntervalMs, authorize });
       stream.on('data', (req: WatchRequest) => ws.handle(req));
       // A client that stops sending (half-close) keeps receiving events, as with etcd: the stream lives until the
       // client cancels or disconnects.

@@ -1,0 +1,48 @@
+import { randomBytes } from 'node:crypto';
+import type { Clock } from '../node/clock.js';
+
+/**
+ * Simple tokens (etcd's default token provider): opaque random strings handed out by Authenticate, valid for a
+ * TTL that every use extends. Authenticate is replicated, so every member learns each token when it applies the
+ * request; the expiry bookkeeping is member-local (like lease deadlines) and never affects replicated state.
+ */
+export class SimpleTokens {
+  private readonly tokens = new Map<string, { user: string; revision: bigint; expiry: number }>();
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly ttlMs = 300_000,
+  ) {}
+
+  /** A fresh token, chosen by the member that proposes the Authenticate request. */
+  static mint(): string {
+    return `${randomBytes(12).toString('base64url')}.${Date.now().toString(36)}`;
+  }
+
+  assign(token: string, user: string, revision: bigint): void {
+    this.tokens.set(token, { user, revision, expiry: this.clock.now() + this.ttlMs });
+    if (this.tokens.size % 1024 === 0) this.sweep();
+  }
+
+  /** The user and auth revision of a valid token (extending its life), or undefined. */
+  lookup(token: string): { user: string; revision: bigint } | undefined {
+    const t = this.tokens.get(token);
+    const now = this.clock.now();
+    if (!t || t.expiry <= now) {
+      if (t) this.tokens.delete(token);
+      return undefined;
+    }
+    t.expiry = now + this.ttlMs;
+    return { user: t.user, revision: t.revision };
+  }
+
+  /** Drops every token of a user (deleted, password changed). */
+  revokeUser(user: string): void {
+    for (const [k, t] of this.tokens) if (t.user === user) this.tokens.delete(k);
+  }
+
+  private sweep(): void {
+    const now = this.clock.now();
+    for (const [k, t] of this.tokens) if (t.expiry <= now) this.tokens.delete(k);
+  }
+}
