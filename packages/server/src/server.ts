@@ -142,7 +142,11 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     applier,
     members,
     clock,
-    { maxRequestBytes: config.maxRequestBytes, requestTimeoutMs: 5000 + 2 * config.electionTimeout },
+    {
+      maxRequestBytes: config.maxRequestBytes,
+      requestTimeoutMs: 5000 + 2 * config.electionTimeout,
+      quotaBytes: config.quotaBackendBytes > 0 ? config.quotaBackendBytes : 2 * 1024 ** 3,
+    },
     log,
     config.electionTimeout,
     auth,

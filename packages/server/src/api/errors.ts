@@ -2,7 +2,7 @@ import { EtcdError, GrpcCode, type WireErrorSpec } from '@latchkey/proto';
 import { KeyNotFoundError } from '../apply/errors.js';
 import { AuthError } from '../auth/store.js';
 import { LeaseExistsError, LeaseNotFoundError, LeaseTTLTooLargeError } from '../lease/errors.js';
-import { CompactedError, FutureRevisionError } from '../mvcc/errors.js';
+import { CompactedError, FutureRevisionError, NoSpaceError } from '../mvcc/errors.js';
 import {
   CanceledError,
   NoLeaderError,
@@ -29,6 +29,7 @@ export function toWireError(err: unknown): WireErrorSpec & { unexpected?: boolea
   if (err instanceof AuthError) return EtcdError[err.etcd];
   if (err instanceof CompactedError) return EtcdError.Compacted;
   if (err instanceof FutureRevisionError) return EtcdError.FutureRev;
+  if (err instanceof NoSpaceError) return EtcdError.NoSpace;
   if (err instanceof LeaseNotFoundError) return EtcdError.LeaseNotFound;
   if (err instanceof LeaseExistsError) return EtcdError.LeaseExist;
   if (err instanceof LeaseTTLTooLargeError) return EtcdError.LeaseTTLTooLarge;

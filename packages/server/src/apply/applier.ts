@@ -1,4 +1,6 @@
 import {
+  AlarmRequest_AlarmAction,
+  AlarmType,
   internalpb,
   type AlarmMember,
   type LeaseGrantResponse,
@@ -9,8 +11,10 @@ import type { Lessor } from '../lease/lessor.js';
 import type { Change, KVStore } from '../mvcc/store.js';
 import { MvccError } from '../mvcc/errors.js';
 import { LeaseError } from '../lease/errors.js';
-import { checkPut, executeDeleteRange, executePut, executeTxn } from './kv.js';
+import { checkPut, executeDeleteRange, executePut, executeTxn, isTxnReadOnly } from './kv.js';
 import { BadEntryError, KeyNotFoundError } from './errors.js';
+import { AlarmStore } from './alarms.js';
+import { NoSpaceError } from '../mvcc/errors.js';
 import { AuthError } from '../auth/store.js';
 import type { AuthGuard, AuthInfo } from '../auth/guard.js';
 
@@ -61,7 +65,7 @@ export class Applier {
   private _appliedIndex: number;
   private _appliedTerm = 0;
   private pending: RevisionChanges[] = [];
-  private alarms: AlarmMember[] = [];
+  readonly alarms: AlarmStore;
 
   constructor(
     private readonly backend: Backend,
@@ -71,6 +75,7 @@ export class Applier {
     private readonly auth: AuthGuard,
     private readonly confChange: ConfChangeApplier = () => undefined,
   ) {
+    this.alarms = new AlarmStore(backend);
     const v = backend.get(Table.Meta, META_APPLIED);
     this._appliedIndex = v ? Number(v.readBigUInt64BE(0)) : 0;
     this._appliedTerm = v && v.length >= 16 ? Number(v.readBigUInt64BE(8)) : 0;
@@ -99,7 +104,7 @@ export class Applier {
   }
 
   activeAlarms(): readonly AlarmMember[] {
-    return this.alarms;
+    return this.alarms.all();
   }
 
   /** Deletes keys in one revision on behalf of the lessor (lease revoke or expiry). */
@@ -177,6 +182,10 @@ export class Applier {
   private dispatch(req: internalpb.InternalRaftRequest): unknown {
     const auth = this.auth;
     const store = auth.store;
+    // Over quota (NOSPACE raised), the store takes no new data: puts, writing transactions and lease grants fail.
+    if (this.alarms.has(AlarmType.NOSPACE) && (req.put || req.leaseGrant || (req.txn && !isTxnReadOnly(req.txn)))) {
+      throw new NoSpaceError();
+    }
     if (req.put) {
       const ai = this.requester(req);
       auth.checkPut(ai, req.put);
@@ -223,7 +232,17 @@ export class Applier {
       return {};
     }
     if (req.alarm) {
-      return { header: this.header(), alarms: this.alarms };
+      const a = req.alarm;
+      if (!req.system) auth.requireAdmin(this.requester(req));
+      if (a.action === AlarmRequest_AlarmAction.ACTIVATE) {
+        const m = this.alarms.activate(a.memberID, a.alarm);
+        return { header: this.header(), alarms: m ? [m] : [] };
+      }
+      if (a.action === AlarmRequest_AlarmAction.DEACTIVATE) {
+        const m = this.alarms.deactivate(a.memberID, a.alarm);
+        return { header: this.header(), alarms: m ? [m] : [] };
+      }
+      return { header: this.header(), alarms: [...this.alarms.all()] };
     }
     // Auth management: the enabling request may come from anyone while auth is off; the rest need root.
     const admin = (): void => auth.requireAdmin(this.requester(req));

@@ -80,9 +80,17 @@ export class LmdbBackend implements Backend {
     } catch {
       total = 0;
     }
-    const stats = this.env.getStats() as { pageSize?: number; lastPageNumber?: number; treeBranchPageCount?: number; treeLeafPageCount?: number; overflowPages?: number };
-    const inUse = stats.pageSize && stats.lastPageNumber ? stats.pageSize * (stats.lastPageNumber + 1) : total;
-    return { total, inUse: Math.min(inUse, total || inUse) };
+    // In use: the pages the tables' B+trees occupy (freed pages are reused by LMDB, so this is what a quota and
+    // an operator care about; the file itself never shrinks).
+    type Stats = { pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
+    let pages = 2; // the two meta pages
+    let pageSize = 4096;
+    for (const db of this.dbs.values()) {
+      const st = db.getStats() as Stats;
+      pageSize = st.pageSize;
+      pages += st.treeBranchPageCount + st.treeLeafPageCount + st.overflowPages;
+    }
+    return { total, inUse: pages * pageSize };
   }
 
   /** Writes `out` as one LMDB data file (the environment's data.mdb, copied under one read transaction). */

@@ -20,6 +20,14 @@ export class FutureRevisionError extends MvccError {
   }
 }
 
+/** The backend is over its quota (the NOSPACE alarm is raised): only reads, deletes and compaction go on. */
+export class NoSpaceError extends MvccError {
+  constructor() {
+    super('mvcc: database space exceeded');
+    this.name = 'NoSpaceError';
+  }
+}
+
 /** The stored data contradicts itself; the server must stop rather than serve it. */
 export class CorruptError extends MvccError {
   constructor(message: string, options?: ErrorOptions) {

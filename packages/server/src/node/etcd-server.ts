@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
+  AlarmRequest_AlarmAction,
+  AlarmType,
   internalpb,
   type CompactionRequest,
   type CompactionResponse,
@@ -27,11 +29,14 @@ import type { RaftNode } from './raft-node.js';
 import { Role, type CoreSoftState } from './raft-core.js';
 import { RequestIds, Wait } from './wait.js';
 import type { LogCompactor } from './log-compactor.js';
+import { NoSpaceError } from '../mvcc/errors.js';
 import type { AuthGuard, AuthInfo } from '../auth/guard.js';
 
 export interface ServerLimits {
   /** Largest encoded proposal accepted (etcd's --max-request-bytes). */
   maxRequestBytes: number;
+  /** Backend bytes in use beyond which writes raise the NOSPACE alarm (etcd's --quota-backend-bytes). */
+  quotaBytes: number;
   /** How long a proposal or read may wait before failing with "request timed out", in ms. */
   requestTimeoutMs: number;
 }
@@ -62,6 +67,8 @@ export class EtcdServer {
   private _leader = 0n;
   private _term = 0;
   private _commit = 0;
+  /** Backend bytes in use, sampled every 100 ms (the quota check must not stat the database per request). */
+  private sizeInUse = 0;
   private stopped = false;
   private readonly revokesInFlight = new Map<bigint, number>();
   private timers: NodeJS.Timeout[] = [];
@@ -137,9 +144,11 @@ export class EtcdServer {
   /** Starts the member-local background duties (lease expiry and checkpoints). */
   start(): void {
     this.timers.push(setInterval(() => this.revokeExpiredLeases(), 500));
-    // One sweep for every request's deadline instead of a timer per request.
+    // One sweep for every request's deadline instead of a timer per request; the backend size for the quota is
+    // sampled on the same beat.
     this.timers.push(
       setInterval(() => {
+        this.sizeInUse = this.backend.size().inUse;
         const now = this.clock.now();
         this.wait.sweep(now, () => new TimeoutError('request'));
         this.reads.sweep(now, () => new TimeoutError('linearizable read'));
@@ -229,6 +238,7 @@ export class EtcdServer {
     const id = this.ids.id();
     const data = internalpb.InternalRaftRequest.encode(ai ? { ...req, id, username: ai.user, authRevision: ai.revision } : { ...req, id });
     if (data.length > this.limits.maxRequestBytes) throw new RequestTooLargeError(data.length, this.limits.maxRequestBytes);
+    if (req.put || req.leaseGrant || (req.txn && !isTxnReadOnly(req.txn as TxnRequest))) this.checkQuota(data.length);
     const done = this.wait.register(id, this.clock.now() + this.limits.requestTimeoutMs);
     try {
       this.node.propose(data);
@@ -238,6 +248,22 @@ export class EtcdServer {
     const result = await done;
     if (result.error) throw result.error;
     return result.response;
+  }
+
+  /**
+   * Refuses data that would take the backend over its quota, raising the NOSPACE alarm (through the log, so
+   * every member refuses writes until an operator frees space and disarms it), as etcd does.
+   */
+  private checkQuota(cost: number): void {
+    if (this.applier.alarms.has(AlarmType.NOSPACE)) throw new NoSpaceError();
+    if (this.sizeInUse + cost <= this.limits.quotaBytes) return;
+    this.sizeInUse = this.backend.size().inUse;
+    if (this.sizeInUse + cost <= this.limits.quotaBytes) return;
+    this.log.warn('backend quota exceeded; raising the NOSPACE alarm', { inUse: this.sizeInUse, quota: this.limits.quotaBytes });
+    this.propose({ alarm: { action: AlarmRequest_AlarmAction.ACTIVATE, memberID: this.identity.memberId, alarm: AlarmType.NOSPACE }, system: true }).catch(
+      () => undefined,
+    );
+    throw new NoSpaceError();
   }
 
   private revokeExpiredLeases(): void {

@@ -1,4 +1,5 @@
 import { crc32 } from 'node:zlib';
+import { AlarmRequest_AlarmAction, type AlarmMember } from '@latchkey/proto';
 import { EtcdError, MaintenanceService, type StatusResponse } from '@latchkey/proto';
 import type { EtcdServer } from '../../node/etcd-server.js';
 import { ETCD_VERSION } from '../../version.js';
@@ -24,11 +25,17 @@ export function maintenanceService(s: EtcdServer, snapshot: ServiceImpl<typeof M
       };
       return res;
     },
-    async Alarm() {
-      const alarms = s.applier.activeAlarms();
-      // etcd answers a GET with no alarms with an entirely empty message.
-      if (alarms.length === 0) return {};
-      return { header: header(s), alarms: [...alarms] };
+    async Alarm(req, ctx) {
+      if (req.action === AlarmRequest_AlarmAction.GET) {
+        const alarms = s.applier.activeAlarms();
+        // etcd answers a GET with no alarms with an entirely empty message.
+        if (alarms.length === 0) return {};
+        return { header: header(s), alarms: [...alarms] };
+      }
+      const ai = s.auth.identify(ctx.metadata);
+      s.auth.requireAdmin(ai);
+      const res = (await s.propose({ alarm: req }, ai)) as { alarms: AlarmMember[] };
+      return { header: header(s), alarms: res.alarms };
     },
     async Defragment(_req, ctx) {
       s.auth.requireAdmin(s.auth.identify(ctx.metadata));
