@@ -36,12 +36,19 @@ import { watchService } from './api/grpc/watch.js';
 import { snapshotHandler } from './api/grpc/snapshot.js';
 import { authService } from './api/grpc/auth.js';
 import { WatchHub } from './watch/hub.js';
+import { GRPC_CODE_NAMES, Metrics } from './node/metrics.js';
 import { AuthGuard } from './auth/guard.js';
 import { AuthStore } from './auth/store.js';
 import { SimpleTokens } from './auth/tokens.js';
 import { Gateway, type GatewayRoute } from './api/http/gateway.js';
 import { GATEWAY_ROUTES } from './api/http/routes.js';
 import { ETCD_CLUSTER_VERSION, ETCD_VERSION } from './version.js';
+
+function grpcLabels(m: { path: string; requestStream: boolean; responseStream: boolean }): { grpc_type: string; grpc_service: string; grpc_method: string } {
+  const [, service = '', method = ''] = m.path.split('/');
+  const grpc_type = m.requestStream ? (m.responseStream ? 'bidi_stream' : 'client_stream') : m.responseStream ? 'server_stream' : 'unary';
+  return { grpc_type, grpc_service: service, grpc_method: method };
+}
 
 export interface RunningServer {
   readonly server: EtcdServer;
@@ -77,7 +84,12 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
   }
   const self = ids.find((m) => m.name === config.name)!;
   const fresh = !walExists(walDir);
-  const { wal, contents } = openWal(walDir, self.id, { segmentBytes: opts.walSegmentBytes, warn: (m) => log.warn(m) });
+  const metrics = new Metrics();
+  const { wal, contents } = openWal(walDir, self.id, {
+    segmentBytes: opts.walSegmentBytes,
+    warn: (m) => log.warn(m),
+    onFsync: (sec) => metrics.walFsync.observe(sec),
+  });
   const memberId = fresh ? self.id : contents.memberId;
 
   const backend = new LmdbBackend(dbDir);
@@ -94,7 +106,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
   let server: EtcdServer | undefined;
   const hub = new WatchHub(store);
   const auth = new AuthGuard(new AuthStore(backend), new SimpleTokens(clock));
-  applier = new Applier(backend, store, lessor, (revs) => hub.notify(revs), auth);
+  applier = new Applier(backend, store, lessor, (revs) => hub.notify(revs), auth, undefined, (sec) => metrics.backendCommit.observe(sec));
 
   const clusterId = applier.clusterId() || computeClusterId(ids.map((m) => m.id));
   backend.batch(() => {
@@ -119,7 +131,10 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       async installSnapshot() {
         throw new Error('latchkey: snapshots from a leader are not available for a single member');
       },
-      softState: (ss) => server!.onSoftState(ss),
+      softState: (ss) => {
+        if (ss.lead !== server!.leader) metrics.leaderChanges.inc();
+        server!.onSoftState(ss);
+      },
       readStates: (rs) => {
         for (const r of rs) server!.reads.onReadState(r.index, r.requestCtx);
       },
@@ -173,7 +188,14 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
   server.start();
   autoCompactor.start();
 
-  const grpcServer = new GrpcServer({ maxReceiveBytes: config.maxRequestBytes + 512 * 1024, log });
+  const grpcServer = new GrpcServer({
+    maxReceiveBytes: config.maxRequestBytes + 512 * 1024,
+    log,
+    observer: {
+      started: (m) => metrics.grpcStarted.inc(grpcLabels(m)),
+      handled: (m, code) => metrics.grpcHandled.inc({ ...grpcLabels(m), grpc_code: GRPC_CODE_NAMES[code] ?? String(code) }),
+    },
+  });
   const impls = new Map<ServiceDesc, Record<string, unknown>>();
   const add = <S extends ServiceDesc>(desc: S, impl: ServiceImpl<S>): void => {
     grpcServer.addService(desc, impl);
@@ -192,6 +214,22 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     if (req.method === 'GET' && req.url === '/health') {
       res.writeHead(s.leader !== 0n ? 200 : 503, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ health: s.leader !== 0n ? 'true' : 'false' }));
+      return true;
+    }
+    if (req.method === 'GET' && req.url === '/metrics') {
+      metrics.hasLeader.set(s.leader !== 0n ? 1 : 0);
+      metrics.isLeader.set(s.isLeader ? 1 : 0);
+      metrics.proposalsCommitted.set(s.committedIndex);
+      metrics.proposalsApplied.set(s.applier.appliedIndex);
+      metrics.proposalsPending.set(s.wait.size);
+      const size = backend.size();
+      metrics.dbTotalSize.set(size.total);
+      metrics.dbInUseSize.set(size.inUse);
+      metrics.watchers.set(hub.watcherCount);
+      metrics.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+        (err: unknown) => res.writeHead(500).end(String(err)),
+      );
       return true;
     }
     if (req.method === 'GET' && req.url === '/version') {

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import {
   AlarmRequest_AlarmAction,
   AlarmType,
@@ -74,6 +75,8 @@ export class Applier {
     private readonly onCommit: (revs: RevisionChanges[]) => void,
     private readonly auth: AuthGuard,
     private readonly confChange: ConfChangeApplier = () => undefined,
+    /** Told how long each backend batch took to apply and commit, in seconds (metrics). */
+    private readonly onBatch: (seconds: number) => void = () => undefined,
   ) {
     this.alarms = new AlarmStore(backend);
     const v = backend.get(Table.Meta, META_APPLIED);
@@ -119,6 +122,7 @@ export class Applier {
     const results: ApplyResult[] = [];
     const fresh = entries.filter((e) => e.index > this._appliedIndex);
     if (fresh.length === 0) return results;
+    const t0 = performance.now();
     this.backend.batch(() => {
       for (const e of fresh) {
         if (e.index !== this._appliedIndex + 1) {
@@ -138,6 +142,7 @@ export class Applier {
       v.writeBigUInt64BE(BigInt(this._appliedTerm), 8);
       this.backend.put(Table.Meta, META_APPLIED, v);
     });
+    this.onBatch((performance.now() - t0) / 1000);
     if (this.pending.length > 0) {
       const revs = this.pending;
       this.pending = [];

@@ -1,5 +1,6 @@
 import { promises as fsp, openSync, closeSync, fsyncSync, readdirSync, readFileSync, writeSync, mkdirSync, renameSync, unlinkSync, existsSync, write, fdatasync as fdatasyncCb } from 'node:fs';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import {
   HEADER,
   RecordType,
@@ -31,6 +32,8 @@ export interface WalOptions {
   segmentBytes?: number;
   /** Where warnings go (torn-tail repair). */
   warn?: (msg: string) => void;
+  /** Told how long each fdatasync took, in seconds (metrics). */
+  onFsync?: (seconds: number) => void;
 }
 
 export interface WalContents {
@@ -120,7 +123,7 @@ export function openWal(dir: string, memberId: bigint, opts: WalOptions = {}): {
     renameSync(`${seg.path}.tmp`, seg.path);
     fsyncDir(dir);
     segments = [seg];
-    const wal = new Wal(dir, segments, seg, 0, segmentBytes, memberId, warn);
+    const wal = new Wal(dir, segments, seg, 0, segmentBytes, memberId, warn, opts.onFsync);
     wal.writeMetaSync();
     return { wal, contents };
   }
@@ -184,7 +187,7 @@ export function openWal(dir: string, memberId: bigint, opts: WalOptions = {}): {
     if (last) tailOffset = off;
   }
   const tail = segments[segments.length - 1]!;
-  const wal = new Wal(dir, segments, tail, tailOffset, segmentBytes, contents.memberId, warn);
+  const wal = new Wal(dir, segments, tail, tailOffset, segmentBytes, contents.memberId, warn, opts.onFsync);
   return { wal, contents };
 }
 
@@ -215,6 +218,7 @@ export class Wal {
     private readonly segmentBytes: number,
     private memberId: bigint,
     private readonly warn: (msg: string) => void,
+    private readonly onFsync: ((seconds: number) => void) | undefined,
   ) {
     this.fd = openSync(tail.path, 'r+');
   }
@@ -302,7 +306,11 @@ export class Wal {
     }
     await writeAll(this.fd, data, this.offset);
     this.offset += data.length;
-    if (sync) await fdatasync(this.fd);
+    if (sync) {
+      const t0 = performance.now();
+      await fdatasync(this.fd);
+      this.onFsync?.((performance.now() - t0) / 1000);
+    }
     // Prepare the next segment once this one is half full.
     if (!this.nextPrepared && this.offset > this.segmentBytes / 2) this.prepareNext();
   }

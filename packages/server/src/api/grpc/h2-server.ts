@@ -80,6 +80,13 @@ export interface GrpcServerOptions {
   /** Largest request message accepted (larger: RESOURCE_EXHAUSTED). */
   maxReceiveBytes: number;
   log: Logger;
+  /** Told about every call that starts and ends (metrics). */
+  observer?: CallObserver;
+}
+
+export interface CallObserver {
+  started(method: MethodDesc): void;
+  handled(method: MethodDesc, code: number): void;
 }
 
 export class GrpcServer {
@@ -139,6 +146,14 @@ export class GrpcServer {
       return trailersOnly(stream, GrpcCode.UNIMPLEMENTED, `grpc: Decompressor is not installed for grpc-encoding "${enc}"`);
     }
     const metadata = new CallMetadata(headers);
+    const obs = this.opts.observer;
+    if (obs) {
+      obs.started(route.method);
+      stream.once('close', () => {
+        const v = stream.sentTrailers?.['grpc-status'] ?? stream.sentHeaders?.['grpc-status'];
+        obs.handled(route.method, v === undefined ? GrpcCode.CANCELLED : Number(v));
+      });
+    }
     if (route.method.requestStream || route.method.responseStream) this.streamCall(stream, route, metadata);
     else this.unaryCall(stream, route, metadata);
   }
