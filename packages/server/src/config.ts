@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parseRetention } from './node/auto-compactor.js';
 
@@ -29,6 +30,18 @@ export interface Config {
   maxTxnOps: number;
   snapshotCount: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** Client TLS (https:// client URLs): PEM contents. */
+  clientTls: TlsFiles | undefined;
+  /** Peer TLS (https:// peer URLs): PEM contents. */
+  peerTls: TlsFiles | undefined;
+}
+
+/** TLS material, read from the files the flags name. `clientCertAuth`: require and verify client certificates. */
+export interface TlsFiles {
+  cert: Buffer;
+  key: Buffer;
+  ca: Buffer | undefined;
+  clientCertAuth: boolean;
 }
 
 export class ConfigError extends Error {
@@ -63,6 +76,14 @@ export const FLAGS: Record<string, FlagSpec> = {
   'max-txn-ops': { type: 'string', default: '128', help: 'Maximum number of operations permitted in a transaction.' },
   'snapshot-count': { type: 'string', default: '100000', help: 'Number of committed transactions to trigger a snapshot of the log.' },
   'log-level': { type: 'string', default: 'info', help: 'Configures log level. Only supports debug, info, warn, error.' },
+  'cert-file': { type: 'string', help: 'Path to the client server TLS cert file.' },
+  'key-file': { type: 'string', help: 'Path to the client server TLS key file.' },
+  'trusted-ca-file': { type: 'string', help: 'Path to the client server TLS trusted CA cert file.' },
+  'client-cert-auth': { type: 'boolean', help: 'Enable client cert authentication.' },
+  'peer-cert-file': { type: 'string', help: 'Path to the peer server TLS cert file.' },
+  'peer-key-file': { type: 'string', help: 'Path to the peer server TLS key file.' },
+  'peer-trusted-ca-file': { type: 'string', help: 'Path to the peer server TLS trusted CA file.' },
+  'peer-client-cert-auth': { type: 'boolean', help: 'Enable peer client cert authentication.' },
   version: { type: 'boolean', help: 'Print the version and exit.' },
   help: { type: 'boolean', help: 'Show this help and exit.' },
 };
@@ -79,8 +100,17 @@ export function usage(): string {
 
 /** Parses argv (without node and script) and the environment. Throws ConfigError on bad input. */
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): { config?: Config; version?: boolean; help?: boolean } {
-  // Go's flag package accepts -flag as well as --flag.
-  const args = argv.map((a) => (/^-[a-z]/.test(a) ? `-${a}` : a));
+  // Go's flag package accepts -flag as well as --flag, and --bool=true|false for boolean flags.
+  const args: string[] = [];
+  for (const raw of argv) {
+    const a = /^-[a-z]/.test(raw) ? `-${raw}` : raw;
+    const m = /^--([a-z-]+)=(true|false)$/.exec(a);
+    if (m && FLAGS[m[1]!]?.type === 'boolean') {
+      if (m[2] === 'true') args.push(`--${m[1]}`);
+      continue;
+    }
+    args.push(a);
+  }
   let values: Record<string, string | boolean | undefined>;
   try {
     const options: ParseArgsConfig['options'] = Object.fromEntries(Object.entries(FLAGS).map(([k, v]) => [k, { type: v.type }]));
@@ -150,6 +180,34 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   }
   const level = get('log-level');
   if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new ConfigError(`--log-level: invalid value "${level}"`);
+  const flag = (name: string): boolean => {
+    if (values[name] === true) return true;
+    const e = env[`LATCHKEY_${name.toUpperCase().replace(/-/g, '_')}`];
+    return e === 'true' || e === '1';
+  };
+  const tls = (certFlag: string, keyFlag: string, caFlag: string, authFlag: string, urlFlags: string[]): TlsFiles | undefined => {
+    const cert = get(certFlag);
+    const key = get(keyFlag);
+    const ca = get(caFlag);
+    const needed = urlFlags.some((f) => get(f).includes('https://'));
+    if (!cert && !key) {
+      if (needed) throw new ConfigError(`--${urlFlags[0]}: https URLs need --${certFlag} and --${keyFlag}`);
+      return undefined;
+    }
+    if (!cert || !key) throw new ConfigError(`--${certFlag} and --${keyFlag} must be given together`);
+    const read = (f: string, p: string): Buffer => {
+      try {
+        return readFileSync(p);
+      } catch (err) {
+        throw new ConfigError(`--${f}: cannot read ${p}: ${(err as Error).message}`);
+      }
+    };
+    const clientCertAuth = flag(authFlag);
+    if (clientCertAuth && !ca) throw new ConfigError(`--${authFlag} needs --${caFlag}`);
+    return { cert: read(certFlag, cert), key: read(keyFlag, key), ca: ca ? read(caFlag, ca) : undefined, clientCertAuth };
+  };
+  const clientTls = tls('cert-file', 'key-file', 'trusted-ca-file', 'client-cert-auth', ['listen-client-urls', 'advertise-client-urls']);
+  const peerTls = tls('peer-cert-file', 'peer-key-file', 'peer-trusted-ca-file', 'peer-client-cert-auth', ['listen-peer-urls', 'initial-advertise-peer-urls']);
   const heartbeatInterval = int('heartbeat-interval', 1);
   const electionTimeout = int('election-timeout', 1);
   if (electionTimeout < 5 * heartbeatInterval) {
@@ -175,6 +233,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       maxTxnOps: int('max-txn-ops', 1),
       snapshotCount: int('snapshot-count', 1),
       logLevel: level as Config['logLevel'],
+      clientTls,
+      peerTls,
     },
   };
 }

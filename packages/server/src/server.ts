@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { join } from 'node:path';
 import {
   ClusterService,
@@ -245,11 +246,19 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     if (handler) routes.push({ path, method: desc[method]!, handler: handler as GatewayRoute['handler'] });
   }
   const http = new Gateway(routes, plain, log).handle;
+  if (config.clientTls) {
+    // Over TLS, HTTP/2 connections carry gateway requests as well as gRPC calls.
+    grpcServer.fallback = (stream, headers) => {
+      const req = new Http2ServerRequest(stream, headers, {}, []);
+      const res = new Http2ServerResponse(stream);
+      http(req as unknown as IncomingMessage, res as unknown as ServerResponse);
+    };
+  }
 
   const listeners: ClientListener[] = [];
   const clientAddresses: string[] = [];
   for (const url of config.listenClientUrls) {
-    const l = new ClientListener(grpcServer, http);
+    const l = new ClientListener(grpcServer, http, url.protocol === 'https:' ? config.clientTls : undefined);
     const host = url.hostname === 'localhost' ? '127.0.0.1' : url.hostname.replace(/^\[|\]$/g, '');
     await l.listen(Number(url.port), host);
     listeners.push(l);

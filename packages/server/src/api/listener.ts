@@ -1,13 +1,18 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import type { TlsFiles } from '../config.js';
 import type { GrpcServer } from './grpc/h2-server.js';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
 /**
- * One client port serving both gRPC (HTTP/2 with prior knowledge, "h2c") and the HTTP/1.1 JSON gateway, as
- * etcd's cmux does: the first bytes of each connection decide. A connection that opens with the HTTP/2 preface
- * goes to the gRPC server; anything else goes to the HTTP handler.
+ * One client port serving both gRPC and the JSON gateway, as etcd does.
+ * - Plain (http:// URLs): the first bytes of each connection decide, as etcd's cmux does: the HTTP/2 preface
+ *   goes to the gRPC server (h2c, prior knowledge), anything else to the HTTP/1.1 gateway.
+ * - TLS (https:// URLs): ALPN decides: "h2" goes to the gRPC server (which hands requests that are not
+ *   application/grpc to the gateway), anything else to the HTTP/1.1 gateway. With client-cert-auth, clients
+ *   must present a certificate signed by the trusted CA.
  */
 export class ClientListener {
   private readonly net: NetServer;
@@ -17,9 +22,32 @@ export class ClientListener {
   constructor(
     private readonly grpc: GrpcServer,
     httpHandler: (req: IncomingMessage, res: ServerResponse) => void,
+    tls?: TlsFiles,
   ) {
     this.http = createHttpServer({ keepAliveTimeout: 60_000 }, httpHandler);
-    this.net = createNetServer({ noDelay: true }, (socket) => this.route(socket));
+    if (!tls) {
+      this.net = createNetServer({ noDelay: true }, (socket) => this.route(socket));
+      return;
+    }
+    this.net = createTlsServer(
+      {
+        cert: tls.cert,
+        key: tls.key,
+        ...(tls.ca ? { ca: tls.ca } : {}),
+        requestCert: tls.clientCertAuth,
+        rejectUnauthorized: tls.clientCertAuth,
+        ALPNProtocols: ['h2', 'http/1.1'],
+      },
+      (socket: TLSSocket) => {
+        this.sockets.add(socket);
+        socket.once('close', () => this.sockets.delete(socket));
+        socket.on('error', () => socket.destroy());
+        socket.setNoDelay(true);
+        if (socket.alpnProtocol === 'h2') this.grpc.injectConnection(socket);
+        else this.http.emit('connection', socket);
+      },
+    );
+    this.net.on('tlsClientError', () => undefined);
   }
 
   listen(port: number, host: string): Promise<void> {

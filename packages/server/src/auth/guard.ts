@@ -14,6 +14,8 @@ export interface AuthInfo {
 /** Reads a header value the way the API layers expose metadata. */
 export interface MetadataLike {
   get(key: string): string[];
+  /** Common name of the client's verified TLS certificate, if any. */
+  readonly commonName?: string | undefined;
 }
 
 /**
@@ -34,7 +36,11 @@ export class AuthGuard {
   identify(md: MetadataLike): AuthInfo | undefined {
     if (!this.store.enabled) return undefined;
     const token = md.get('token')[0] ?? md.get('authorization')[0];
-    if (!token) throw new AuthError('UserEmpty');
+    if (!token) {
+      // Under client-cert-auth, the certificate's common name is the user (a token, when sent, wins).
+      if (md.commonName && this.store.user(md.commonName)) return { user: md.commonName, revision: this.store.revision };
+      throw new AuthError('UserEmpty');
+    }
     const t = this.tokens.lookup(token);
     if (!t) throw new AuthError('InvalidAuthToken');
     return { user: t.user, revision: this.store.revision };

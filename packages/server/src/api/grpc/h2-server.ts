@@ -17,9 +17,15 @@ import { toWireError } from '../errors.js';
  * percent-encoded `grpc-message` in trailers (or a trailers-only response for errors), identity encoding only.
  */
 
-/** Incoming call metadata: lowercased header names to values, as gRPC sends them. */
+/**
+ * Incoming call metadata: lowercased header names to values, as gRPC sends them, plus the common name of the
+ * client's verified TLS certificate, if it presented one (etcd uses it as the user under client-cert-auth).
+ */
 export class CallMetadata {
-  constructor(private readonly headers: IncomingHttpHeaders) {}
+  constructor(
+    private readonly headers: IncomingHttpHeaders,
+    readonly commonName?: string,
+  ) {}
 
   get(key: string): string[] {
     const v = this.headers[key.toLowerCase()];
@@ -111,13 +117,16 @@ export class GrpcServer {
     this.http2.on('stream', (stream, headers) => this.onStream(stream, headers));
   }
 
+  /** Handles HTTP/2 requests that are not gRPC (the gateway over TLS). */
+  fallback: ((stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => void) | undefined;
+
   addService<S extends ServiceDesc>(desc: S, impl: ServiceImpl<S>): void {
     for (const [name, method] of Object.entries(desc)) {
       this.routes.set(method.path, { method, handler: impl[name as keyof S] as UnaryHandler | StreamHandler });
     }
   }
 
-  /** Hands an accepted connection (already sniffed as HTTP/2) to the server. */
+  /** Hands an accepted connection (already sniffed or negotiated as HTTP/2) to the server. */
   injectConnection(socket: import('node:net').Socket): void {
     this.http2.emit('connection', socket);
   }
@@ -133,11 +142,14 @@ export class GrpcServer {
   private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
     stream.on('error', () => undefined);
     const route = this.routes.get(headers[':path'] ?? '');
+    if (!route && this.fallback && !(headers['content-type'] ?? '').startsWith('application/grpc')) return this.fallback(stream, headers);
     if (!route) {
       return trailersOnly(stream, GrpcCode.UNIMPLEMENTED, `unknown method ${headers[':path'] ?? ''}`);
     }
     const ct = headers['content-type'] ?? '';
     if (!ct.startsWith('application/grpc')) {
+      // Over TLS, HTTP/2 carries the JSON gateway too.
+      if (this.fallback) return this.fallback(stream, headers);
       stream.respond({ ':status': 415, 'content-type': 'text/plain' }, { endStream: true });
       return;
     }
@@ -145,7 +157,7 @@ export class GrpcServer {
     if (enc !== undefined && enc !== 'identity') {
       return trailersOnly(stream, GrpcCode.UNIMPLEMENTED, `grpc: Decompressor is not installed for grpc-encoding "${enc}"`);
     }
-    const metadata = new CallMetadata(headers);
+    const metadata = new CallMetadata(headers, peerCommonName(stream));
     const obs = this.opts.observer;
     if (obs) {
       obs.started(route.method);
@@ -235,6 +247,13 @@ export class GrpcServer {
 
 /** Bytes a streaming call may buffer before `write` reports backpressure. */
 const STREAM_HIGH_WATER = 1024 * 1024;
+
+function peerCommonName(stream: ServerHttp2Stream): string | undefined {
+  const socket = stream.session?.socket as (import('node:tls').TLSSocket & { encrypted?: boolean }) | undefined;
+  if (!socket?.encrypted || !socket.authorized) return undefined;
+  const cn = socket.getPeerCertificate()?.subject?.CN;
+  return typeof cn === 'string' && cn !== '' ? cn : undefined;
+}
 
 class ProtocolError extends Error {
   constructor(

@@ -76,7 +76,9 @@ export class Gateway {
       return;
     }
     // Request headers are the call's metadata (the auth token travels in `authorization`).
-    const metadata = new CallMetadata(req.headers);
+    const sock = req.socket as { encrypted?: boolean; authorized?: boolean; getPeerCertificate?: () => { subject?: { CN?: unknown } } };
+    const cn = sock.encrypted && sock.authorized ? sock.getPeerCertificate?.()?.subject?.CN : undefined;
+    const metadata = new CallMetadata(req.headers, typeof cn === 'string' && cn !== '' ? cn : undefined);
     if (route.method.requestStream || route.method.responseStream) this.stream(route, req, res, metadata);
     else this.unary(route, req, res, metadata);
   };
@@ -181,7 +183,7 @@ class GatewayCall extends Readable implements ServerCall {
   override _read(): void {}
 
   get writableLength(): number {
-    return this.res.writableLength;
+    return this.res.writableLength ?? 0;
   }
 
   get writable(): boolean {
