@@ -369,7 +369,10 @@ class H2Call extends Readable implements ServerCall {
         this.stream.pause();
       }
     });
-    this.stream.on('end', () => this.push(null));
+    this.stream.on('end', () => {
+      if (this.parser.pending) this.fail(new ProtocolError(GrpcCode.INTERNAL, 'grpc: the request stream ended inside a message'));
+      this.push(null);
+    });
   }
 
   /** Reads the single request of a server-streaming call; undefined if the call already failed. */
@@ -384,7 +387,7 @@ class H2Call extends Readable implements ServerCall {
         }
       });
       this.stream.on('end', () => {
-        if (req === undefined) return reject(new ProtocolError(GrpcCode.INTERNAL, 'grpc: no request message received'));
+        if (req === undefined || this.parser.pending) return reject(new ProtocolError(GrpcCode.INTERNAL, 'grpc: no complete request message received'));
         try {
           resolve(this.method.requestType.decode(req));
         } catch (err) {
