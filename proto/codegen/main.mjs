@@ -305,9 +305,10 @@ function generatePackage(pkg, pkgFiles) {
     for (const v of en.values) body += doc(v.doc, '  ') + `  ${v.name} = ${v.number},\n`;
     body += `}\n`;
     body += `/** Names of {@link ${en.tsName}} values by number and numbers by name, for the JSON mapping. */\n`;
-    body += `export const ${en.tsName}_names: { readonly byNumber: Readonly<Record<number, string>>; readonly byName: Readonly<Record<string, number>> } = {\n`;
+    body += `export const ${en.tsName}_names: { readonly byNumber: Readonly<Record<number, string>>; readonly byName: Readonly<Record<string, number>>; readonly goName: string } = {\n`;
     body += `  byNumber: { ${en.values.map((v) => `${v.number}: '${v.name}'`).join(', ')} },\n`;
     body += `  byName: { ${en.values.map((v) => `${v.name}: ${v.number}`).join(', ')} },\n`;
+    body += `  goName: '${pkg}.${en.tsName}',\n`;
     body += `};\n\n`;
   }
 
@@ -478,7 +479,7 @@ function generatePackage(pkg, pkgFiles) {
           case 'uint32': return `int32FromJson(${v}, '${x.f.name}', true)`;
           case 'int64': return x.num64 ? `int64NumberFromJson(${v}, '${x.f.name}')` : `int64FromJson(${v}, '${x.f.name}')`;
           case 'uint64': return x.num64 ? `int64NumberFromJson(${v}, '${x.f.name}', true)` : `int64FromJson(${v}, '${x.f.name}', true)`;
-          case 'enum': return `enumFromJson(${v}, '${x.f.name}', ${x.tsName}_names.byName)`;
+          case 'enum': return `enumFromJson(${v}, '${x.f.name}', ${x.tsName}_names)`;
           case 'message': return `${x.tsName}.fromJSON(${v})`;
           default: throw new Error(x.kind);
         }

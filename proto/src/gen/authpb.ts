@@ -10,9 +10,10 @@ export enum Permission_Type {
   READWRITE = 2,
 }
 /** Names of {@link Permission_Type} values by number and numbers by name, for the JSON mapping. */
-export const Permission_Type_names: { readonly byNumber: Readonly<Record<number, string>>; readonly byName: Readonly<Record<string, number>> } = {
+export const Permission_Type_names: { readonly byNumber: Readonly<Record<number, string>>; readonly byName: Readonly<Record<string, number>>; readonly goName: string } = {
   byNumber: { 0: 'READ', 1: 'WRITE', 2: 'READWRITE' },
   byName: { READ: 0, WRITE: 1, READWRITE: 2 },
+  goName: 'authpb.Permission_Type',
 };
 
 export interface UserAddOptions {
@@ -222,7 +223,7 @@ export const Permission: MessageType<Permission> = {
       const v = o[k];
       switch (k) {
         case "permType":
-          m.permType = enumFromJson(v, 'permType', Permission_Type_names.byName);
+          m.permType = enumFromJson(v, 'permType', Permission_Type_names);
           break;
         case "key":
           m.key = bytesFromJson(v, 'key');

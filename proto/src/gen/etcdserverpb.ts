@@ -13,9 +13,10 @@ export enum AlarmType {
   CORRUPT = 2,
 }
 /** Names of {@link AlarmType} values by number and numbers by name, for the JSON mapping. */
-export const AlarmType_names: { readonly byNumber: Readonly<Record<number, string>>; readonly byName: Readonly<Record<string, number>> } = {
+export const AlarmType_names: { readonly byNumber: Readonly<Record<number, string>>; readonly byName: Readonly<Record<string, number>>; readonly goName: string } = {
   byNumber: { 0: 'NONE', 1: 'NOSPACE', 2: 'CORRUPT' },
   byName: { NONE: 0, NOSPACE: 1, CORRUPT: 2 },
+  goName: 'etcdserverpb.AlarmType',
 };
 
 export enum RangeRequest_SortOrder {
@@ -24,9 +25,10 @@ export enum RangeRequest_SortOrder {
   DESCEND = 2,
 }
 /** Names of {@link RangeRequest_SortOrder} values by number and numbers by name, for the JSON mapping. */
-export const RangeRequest_SortOrder_names: { readonly byNumber: Readonly<Record<number, string>>; readonly byName: Readonly<Record<string, number>> } = {
+export const RangeRequest_SortOrder_names: { readonly byNumber: Readonly<Record<number, string>>; readonly byName: Readonly<Record<string, number>>; readonly goName: string } = {
   byNumber: { 0: 'NONE', 1: 'ASCEND', 2: 'DESCEND' },
   byName: { NONE: 0, ASCEND: 1, DESCEND: 2 },
+  goName: 'etcdserverpb.RangeRequest_SortOrder',
 };
 
 export enum RangeRequest_SortTarget {
@@ -37,9 +39,10 @@ export enum RangeRequest_SortTarget {
   VALUE = 4,
 }
 /** Names of {@link RangeRequest_SortTarget} values by number and numbers by name, for the JSON mapping. */
-export const RangeRequest_SortTarget_names: { readonly byNumber: Readonly<Record<number, string>>; readonly byName: Readonly<Record<string, number>> } = {
+export const RangeRequest_SortTarget_names: { readonly byNumber: Readonly<Record<number, string>>; readonly byName: Readonly<Record<string, number>>; readonly goName: string } = {
   byNumber: { 0: 'KEY', 1: 'VERSION', 2: 'CREATE', 3: 'MOD', 4: 'VALUE' },
   byName: { KEY: 0, VERSION: 1, CREATE: 2, MOD: 3, VALUE: 4 },
+  goName: 'etcdserverpb.RangeRequest_SortTarget',
 };
 
 export enum Compare_CompareResult {
@@ -49,9 +52,10 @@ export enum Compare_CompareResult {
   NOT_EQUAL = 3,
 }
 /** Names of {@link Compare_CompareResult} values by number and numbers by name, for the JSON mapping. */
-export const Compare_CompareResult_names: { readonly byNumber: Readonly<Record<number, string>>; readonly byName: Readonly<Record<string, number>> } = {
+export const Compare_CompareResult_names: { readonly byNumber: Readonly<Record<number, string>>; readonly byName: Readonly<Record<string, number>>; readonly goName: string } = {
   byNumber: { 0: 'EQUAL', 1: 'GREATER', 2: 'LESS', 3: 'NOT_EQUAL' },
   byName: { EQUAL: 0, GREATER: 1, LESS: 2, NOT_EQUAL: 3 },
+  goName: 'etcdserverpb.Compare_CompareResult',
 };
 
 export enum Compare_CompareTarget {
@@ -62,9 +66,10 @@ export enum Compare_CompareTarget {
   LEASE = 4,
 }
 /** Names of {@link Compare_CompareTarget} values by number and numbers by name, for the JSON mapping. */
-export const Compare_CompareTarget_names: { readonly byNumber: Readonly<Record<number, string>>; readonly byName: Readonly<Record<string, number>> } = {
+export const Compare_CompareTarget_names: { readonly byNumber: Readonly<Record<number, string>>; readonly byName: Readonly<Record<string, number>>; readonly goName: string } = {
   byNumber: { 0: 'VERSION', 1: 'CREATE', 2: 'MOD', 3: 'VALUE', 4: 'LEASE' },
   byName: { VERSION: 0, CREATE: 1, MOD: 2, VALUE: 3, LEASE: 4 },
+  goName: 'etcdserverpb.Compare_CompareTarget',
 };
 
 export enum WatchCreateRequest_FilterType {
@@ -72,9 +77,10 @@ export enum WatchCreateRequest_FilterType {
   NODELETE = 1,
 }
 /** Names of {@link WatchCreateRequest_FilterType} values by number and numbers by name, for the JSON mapping. */
-export const WatchCreateRequest_FilterType_names: { readonly byNumber: Readonly<Record<number, string>>; readonly byName: Readonly<Record<string, number>> } = {
+export const WatchCreateRequest_FilterType_names: { readonly byNumber: Readonly<Record<number, string>>; readonly byName: Readonly<Record<string, number>>; readonly goName: string } = {
   byNumber: { 0: 'NOPUT', 1: 'NODELETE' },
   byName: { NOPUT: 0, NODELETE: 1 },
+  goName: 'etcdserverpb.WatchCreateRequest_FilterType',
 };
 
 export enum AlarmRequest_AlarmAction {
@@ -83,9 +89,10 @@ export enum AlarmRequest_AlarmAction {
   DEACTIVATE = 2,
 }
 /** Names of {@link AlarmRequest_AlarmAction} values by number and numbers by name, for the JSON mapping. */
-export const AlarmRequest_AlarmAction_names: { readonly byNumber: Readonly<Record<number, string>>; readonly byName: Readonly<Record<string, number>> } = {
+export const AlarmRequest_AlarmAction_names: { readonly byNumber: Readonly<Record<number, string>>; readonly byName: Readonly<Record<string, number>>; readonly goName: string } = {
   byNumber: { 0: 'GET', 1: 'ACTIVATE', 2: 'DEACTIVATE' },
   byName: { GET: 0, ACTIVATE: 1, DEACTIVATE: 2 },
+  goName: 'etcdserverpb.AlarmRequest_AlarmAction',
 };
 
 export enum DowngradeRequest_DowngradeAction {
@@ -94,9 +101,10 @@ export enum DowngradeRequest_DowngradeAction {
   CANCEL = 2,
 }
 /** Names of {@link DowngradeRequest_DowngradeAction} values by number and numbers by name, for the JSON mapping. */
-export const DowngradeRequest_DowngradeAction_names: { readonly byNumber: Readonly<Record<number, string>>; readonly byName: Readonly<Record<string, number>> } = {
+export const DowngradeRequest_DowngradeAction_names: { readonly byNumber: Readonly<Record<number, string>>; readonly byName: Readonly<Record<string, number>>; readonly goName: string } = {
   byNumber: { 0: 'VALIDATE', 1: 'ENABLE', 2: 'CANCEL' },
   byName: { VALIDATE: 0, ENABLE: 1, CANCEL: 2 },
+  goName: 'etcdserverpb.DowngradeRequest_DowngradeAction',
 };
 
 export interface ResponseHeader {
@@ -333,10 +341,10 @@ export const RangeRequest: MessageType<RangeRequest> = {
           m.revision = int64FromJson(v, 'revision');
           break;
         case "sort_order": case "sortOrder":
-          m.sortOrder = enumFromJson(v, 'sort_order', RangeRequest_SortOrder_names.byName);
+          m.sortOrder = enumFromJson(v, 'sort_order', RangeRequest_SortOrder_names);
           break;
         case "sort_target": case "sortTarget":
-          m.sortTarget = enumFromJson(v, 'sort_target', RangeRequest_SortTarget_names.byName);
+          m.sortTarget = enumFromJson(v, 'sort_target', RangeRequest_SortTarget_names);
           break;
         case "serializable":
           m.serializable = boolFromJson(v, 'serializable');
@@ -1121,10 +1129,10 @@ export const Compare: MessageType<Compare> = {
       const v = o[k];
       switch (k) {
         case "result":
-          m.result = enumFromJson(v, 'result', Compare_CompareResult_names.byName);
+          m.result = enumFromJson(v, 'result', Compare_CompareResult_names);
           break;
         case "target":
-          m.target = enumFromJson(v, 'target', Compare_CompareTarget_names.byName);
+          m.target = enumFromJson(v, 'target', Compare_CompareTarget_names);
           break;
         case "key":
           m.key = bytesFromJson(v, 'key');
@@ -1998,7 +2006,7 @@ export const WatchCreateRequest: MessageType<WatchCreateRequest> = {
           m.progressNotify = boolFromJson(v, 'progress_notify');
           break;
         case "filters":
-          m.filters = jsonArray(v, 'filters').map((e) => enumFromJson(e, 'filters', WatchCreateRequest_FilterType_names.byName));
+          m.filters = jsonArray(v, 'filters').map((e) => enumFromJson(e, 'filters', WatchCreateRequest_FilterType_names));
           break;
         case "prev_kv": case "prevKv":
           m.prevKv = boolFromJson(v, 'prev_kv');
@@ -4201,13 +4209,13 @@ export const AlarmRequest: MessageType<AlarmRequest> = {
       const v = o[k];
       switch (k) {
         case "action":
-          m.action = enumFromJson(v, 'action', AlarmRequest_AlarmAction_names.byName);
+          m.action = enumFromJson(v, 'action', AlarmRequest_AlarmAction_names);
           break;
         case "memberID":
           m.memberID = int64FromJson(v, 'memberID', true);
           break;
         case "alarm":
-          m.alarm = enumFromJson(v, 'alarm', AlarmType_names.byName);
+          m.alarm = enumFromJson(v, 'alarm', AlarmType_names);
           break;
         default:
           break; // unknown fields are ignored, as etcd's gateway does
@@ -4274,7 +4282,7 @@ export const AlarmMember: MessageType<AlarmMember> = {
           m.memberID = int64FromJson(v, 'memberID', true);
           break;
         case "alarm":
-          m.alarm = enumFromJson(v, 'alarm', AlarmType_names.byName);
+          m.alarm = enumFromJson(v, 'alarm', AlarmType_names);
           break;
         default:
           break; // unknown fields are ignored, as etcd's gateway does
@@ -4407,7 +4415,7 @@ export const DowngradeRequest: MessageType<DowngradeRequest> = {
       const v = o[k];
       switch (k) {
         case "action":
-          m.action = enumFromJson(v, 'action', DowngradeRequest_DowngradeAction_names.byName);
+          m.action = enumFromJson(v, 'action', DowngradeRequest_DowngradeAction_names);
           break;
         case "version":
           m.version = stringFromJson(v, 'version');

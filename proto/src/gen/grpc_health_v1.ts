@@ -12,9 +12,10 @@ export enum HealthCheckResponse_ServingStatus {
   SERVICE_UNKNOWN = 3,
 }
 /** Names of {@link HealthCheckResponse_ServingStatus} values by number and numbers by name, for the JSON mapping. */
-export const HealthCheckResponse_ServingStatus_names: { readonly byNumber: Readonly<Record<number, string>>; readonly byName: Readonly<Record<string, number>> } = {
+export const HealthCheckResponse_ServingStatus_names: { readonly byNumber: Readonly<Record<number, string>>; readonly byName: Readonly<Record<string, number>>; readonly goName: string } = {
   byNumber: { 0: 'UNKNOWN', 1: 'SERVING', 2: 'NOT_SERVING', 3: 'SERVICE_UNKNOWN' },
   byName: { UNKNOWN: 0, SERVING: 1, NOT_SERVING: 2, SERVICE_UNKNOWN: 3 },
+  goName: 'grpc.health.v1.HealthCheckResponse_ServingStatus',
 };
 
 export interface HealthCheckRequest {
@@ -121,7 +122,7 @@ export const HealthCheckResponse: MessageType<HealthCheckResponse> = {
       const v = o[k];
       switch (k) {
         case "status":
-          m.status = enumFromJson(v, 'status', HealthCheckResponse_ServingStatus_names.byName);
+          m.status = enumFromJson(v, 'status', HealthCheckResponse_ServingStatus_names);
           break;
         default:
           break; // unknown fields are ignored, as etcd's gateway does

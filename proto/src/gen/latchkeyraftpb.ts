@@ -11,9 +11,10 @@ export enum EntryType {
   ENTRY_CONF_CHANGE = 1,
 }
 /** Names of {@link EntryType} values by number and numbers by name, for the JSON mapping. */
-export const EntryType_names: { readonly byNumber: Readonly<Record<number, string>>; readonly byName: Readonly<Record<string, number>> } = {
+export const EntryType_names: { readonly byNumber: Readonly<Record<number, string>>; readonly byName: Readonly<Record<string, number>>; readonly goName: string } = {
   byNumber: { 0: 'ENTRY_NORMAL', 1: 'ENTRY_CONF_CHANGE' },
   byName: { ENTRY_NORMAL: 0, ENTRY_CONF_CHANGE: 1 },
+  goName: 'latchkeyraftpb.EntryType',
 };
 
 export interface Entry {
@@ -90,7 +91,7 @@ export const Entry: MessageType<Entry> = {
           m.index = int64NumberFromJson(v, 'index', true);
           break;
         case "type":
-          m.type = enumFromJson(v, 'type', EntryType_names.byName);
+          m.type = enumFromJson(v, 'type', EntryType_names);
           break;
         case "data":
           m.data = bytesFromJson(v, 'data');

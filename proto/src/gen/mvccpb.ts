@@ -9,9 +9,10 @@ export enum Event_EventType {
   DELETE = 1,
 }
 /** Names of {@link Event_EventType} values by number and numbers by name, for the JSON mapping. */
-export const Event_EventType_names: { readonly byNumber: Readonly<Record<number, string>>; readonly byName: Readonly<Record<string, number>> } = {
+export const Event_EventType_names: { readonly byNumber: Readonly<Record<number, string>>; readonly byName: Readonly<Record<string, number>>; readonly goName: string } = {
   byNumber: { 0: 'PUT', 1: 'DELETE' },
   byName: { PUT: 0, DELETE: 1 },
+  goName: 'mvccpb.Event_EventType',
 };
 
 /** One version of a key. A DELETE event's kv carries only key and mod_revision. */
@@ -187,7 +188,7 @@ export const Event: MessageType<Event> = {
       const v = o[k];
       switch (k) {
         case "type":
-          m.type = enumFromJson(v, 'type', Event_EventType_names.byName);
+          m.type = enumFromJson(v, 'type', Event_EventType_names);
           break;
         case "kv":
           if (v !== null && v !== undefined) m.kv = KeyValue.fromJSON(v);

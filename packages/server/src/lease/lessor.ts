@@ -118,11 +118,11 @@ export class Lessor {
     return [...this.leases.keys()];
   }
 
-  /** Remaining seconds of a lease on the primary, rounded up as etcd does; the granted TTL elsewhere. */
+  /** Remaining whole seconds of a lease on the primary (truncated, as etcd reports it); the granted TTL elsewhere. */
   remaining(lease: Lease): bigint {
     if (!Number.isFinite(lease.expiry)) return lease.remainingTTL > 0n ? lease.remainingTTL : lease.ttl;
     const ms = lease.expiry - this.clock.now();
-    return ms <= 0 ? 0n : BigInt(Math.ceil(ms / 1000));
+    return ms <= 0 ? 0n : BigInt(Math.floor(ms / 1000));
   }
 
   // ------------------------------------------------------------------------------ local (primary only)

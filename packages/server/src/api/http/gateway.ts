@@ -68,7 +68,9 @@ export class Gateway {
       return;
     }
     if (!route) {
-      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('404 page not found\n');
+      // grpc-gateway answers unknown /v3 routes itself; anything else falls through to Go's default mux.
+      const body = path.startsWith('/v3/') ? 'Not Found\n' : '404 page not found\n';
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end(body);
       return;
     }
     if (req.method !== 'POST') {
