@@ -96,8 +96,8 @@ describe('etcdctl kv', () => {
     await p.run(['get', '--prefix', 's/', '--order=ASCEND', '--keys-only']);
     await p.run(['get', '--from-key', 's/a', '--order=DESCEND', '--limit=1']);
     await p.run(['get', '--prefix', 's/', '--sort-by=CREATE', '--order=DESCEND', '--rev=5']);
-    await p.run(['get', '--prefix', 's/', '--sort-by=NOSUCH'], { code: 1, note: 'rejected by etcdctl itself' });
-    await p.run(['get', '--prefix', 's/', '--order=SIDEWAYS'], { code: 1, note: 'rejected by etcdctl itself' });
+    await p.run(['get', '--prefix', 's/', '--sort-by=NOSUCH'], { code: 4, note: 'rejected by etcdctl itself' });
+    await p.run(['get', '--prefix', 's/', '--order=SIDEWAYS'], { code: 4, note: 'rejected by etcdctl itself' });
   });
 
   test('del - single key, range, prefix, from-key, prev-kv, and revisions after deletes', async () => {
@@ -135,7 +135,7 @@ describe('etcdctl kv', () => {
     await p.run(['put', 'k', '--ignore-value', '--prev-kv'], { note: 'keeps the value, bumps mod_revision and version' });
     await p.run(['put', 'k', 'v4', '--ignore-lease', '-w', 'json']);
     await p.run(['get', 'k', '-w', 'json']);
-    await p.run(['put', 'k', 'v', '--ignore-value'], { code: 1, note: 'rejected by etcdctl itself' });
+    await p.run(['put', 'k', 'v', '--ignore-value'], { code: 128, note: 'rejected by etcdctl itself' });
     await p.run(['put', 'k', 'v', '--lease=1234abcd'], { code: 1, note: 'unknown lease' });
     await p.run(['put', '', 'v'], { code: 1, note: 'empty key' });
     await p.run(['get', ''], { code: 1, note: 'empty key' });

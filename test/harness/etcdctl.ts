@@ -206,6 +206,24 @@ export function maskDurations(text: string): string {
     .replace(/"took":"[^"]*"/g, '"took":<duration>');
 }
 
+/**
+ * A lease's remaining TTL, which depends on when the command ran: `remaining(98s)` in simple `lease timetolive`
+ * output and `"ttl":98` in its JSON. The granted TTL (`granted with TTL(100s)`, `"granted-ttl":100`) is kept.
+ */
+export function maskRemainingTtl(text: string): string {
+  return text.replace(/remaining\(\d+s\)/g, 'remaining(<ttl>)').replace(/"ttl":\d+/g, '"ttl":<ttl>');
+}
+
+/**
+ * Lists whose order the server leaves unspecified, sorted so that two servers compare equal: the keys attached to
+ * a lease in `lease timetolive --keys` (etcd walks a Go map): `attached keys([b a])` and `"keys":["Yg==","YQ=="]`.
+ */
+export function sortUnorderedLists(text: string): string {
+  return text
+    .replace(/attached keys\(\[([^\]]*)\]\)/g, (_, keys: string) => `attached keys([${keys.split(' ').sort().join(' ')}])`)
+    .replace(/"keys":\[("[^\]]*")\]/g, (_, keys: string) => `"keys":[${keys.split(',').sort().join(',')}]`);
+}
+
 /** The server's own endpoint and any extra literals (peer URLs, temp paths) → placeholders. */
 export function maskLiterals(text: string, id: Pick<ServerIdentity, 'endpoint' | 'literals'>): string {
   let out = text.split(id.endpoint).join('<endpoint>');
@@ -216,13 +234,14 @@ export function maskLiterals(text: string, id: Pick<ServerIdentity, 'endpoint' |
 /**
  * One line of simple `endpoint status` output:
  * `127.0.0.1:42479, 667880157b8812c8, 3.4.23, 25 kB, true, false, 2, 67, 67, ` →
- * `<endpoint>, <member-id>, <version>, <db-size>, true, false, <term>, <index>, <index>, `.
- * isLeader, isLearner and errors are kept. Lines that are not status lines are returned unchanged.
+ * `127.0.0.1:42479, <member-id>, <version>, <db-size>, true, false, <term>, <index>, <index>, `.
+ * The endpoint (masked separately by `maskLiterals`), isLeader, isLearner and errors are kept. Lines that are
+ * not status lines are returned unchanged.
  */
 export function maskEndpointStatusLine(line: string): string {
   const cols = line.split(', ');
   if (cols.length !== 10) return line;
-  const placeholders: Record<number, string> = { 0: '<endpoint>', 1: '<member-id>', 2: '<version>', 3: '<db-size>', 6: '<term>', 7: '<index>', 8: '<index>' };
+  const placeholders: Record<number, string> = { 1: '<member-id>', 2: '<version>', 3: '<db-size>', 6: '<term>', 7: '<index>', 8: '<index>' };
   return cols.map((c, i) => placeholders[i] ?? c).join(', ');
 }
 

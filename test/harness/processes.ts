@@ -178,8 +178,8 @@ export class Member {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  /** Spawns the process (it must not be running) and waits until it answers `endpoint health`. */
-  private async launch(): Promise<void> {
+  /** Spawns the process (it must not be running) and, unless `wait` is false, waits until it answers `endpoint health`. */
+  private async launch(wait = true): Promise<void> {
     if (this.running) throw new Error(`member ${this.endpoint} is already running (pid ${this.pid})`);
     installExitHandler();
     const { command, args } = memberCommand(this.kind);
@@ -210,7 +210,7 @@ export class Member {
         resolve();
       });
     });
-    await this.waitHealthy(this.options.readyTimeoutMs ?? 20_000);
+    if (wait) await this.waitHealthy(this.options.readyTimeoutMs ?? 20_000);
   }
 
   /**
@@ -254,10 +254,14 @@ export class Member {
     if (this.running) this.child!.kill('SIGKILL');
   }
 
-  /** Stops the member if it runs (SIGTERM, then SIGKILL after `graceMs`), then starts it again with the same flags. */
-  async restart(graceMs?: number): Promise<void> {
-    await this.stop(graceMs);
-    await this.launch();
+  /**
+   * Stops the member if it runs (SIGTERM, then SIGKILL after `graceMs`), then starts it again with the same flags,
+   * ports and data dir, and waits until it is healthy. With `waitHealthy: false` it returns right after spawning
+   * (for example to kill it again while it is still recovering); call `waitHealthy()` later if needed.
+   */
+  async restart(options: { graceMs?: number; waitHealthy?: boolean } = {}): Promise<void> {
+    await this.stop(options.graceMs);
+    await this.launch(options.waitHealthy ?? true);
   }
 
   /** SIGTERM, then SIGKILL if it has not exited after `graceMs` (default 5 s). Resolves once it has exited. */

@@ -3,6 +3,7 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { TlsFiles } from '../config.js';
 import type { GrpcServer } from './grpc/h2-server.js';
+import { gateHttp2 } from './h2-gate.js';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
@@ -43,7 +44,7 @@ export class ClientListener {
         socket.once('close', () => this.sockets.delete(socket));
         socket.on('error', () => socket.destroy());
         socket.setNoDelay(true);
-        if (socket.alpnProtocol === 'h2') this.grpc.injectConnection(socket);
+        if (socket.alpnProtocol === 'h2') this.readPreface(socket);
         else this.http.emit('connection', socket);
       },
     );
@@ -70,6 +71,18 @@ export class ClientListener {
     await new Promise<void>((r) => this.net.close(() => r()));
   }
 
+  /** TLS connections negotiated "h2": read the client preface, then pass through the HTTP/2 gate. */
+  private readPreface(socket: TLSSocket): void {
+    let head = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      head = Buffer.concat([head, chunk]);
+      if (head.length < H2_PREFACE.length) return;
+      socket.off('data', onData);
+      gateHttp2(socket, head, (conn) => this.grpc.injectConnection(conn));
+    };
+    socket.on('data', onData);
+  }
+
   private route(socket: Socket): void {
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
@@ -82,13 +95,11 @@ export class ClientListener {
       // Decide as soon as the bytes seen rule one protocol out (or the whole preface has arrived).
       if (isH2 && head.length < H2_PREFACE.length) return;
       socket.off('data', onData);
-      socket.pause();
-      socket.unshift(head);
       if (isH2) {
-        // Node's HTTP/2 session drains the bytes buffered in the socket into its native handle itself; resuming
-        // the socket here would hand them to JS 'data' listeners instead and break the session.
-        this.grpc.injectConnection(socket);
+        gateHttp2(socket, head, (conn) => this.grpc.injectConnection(conn));
       } else {
+        socket.pause();
+        socket.unshift(head);
         this.http.emit('connection', socket);
         socket.resume();
       }

@@ -127,7 +127,7 @@ export class GrpcServer {
   }
 
   /** Hands an accepted connection (already sniffed or negotiated as HTTP/2) to the server. */
-  injectConnection(socket: import('node:net').Socket): void {
+  injectConnection(socket: import('node:stream').Duplex): void {
     this.http2.emit('connection', socket);
   }
 
