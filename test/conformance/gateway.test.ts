@@ -59,7 +59,7 @@ async function watchLines(m: Member, body: string, n: number, during: () => Prom
   let triggered = false;
   const deadline = Date.now() + 5000;
   while (events.length < n && Date.now() < deadline) {
-    const next = await Promise.race([reader.read(), new Promise<undefined>((r) => setTimeout(r, deadline - Date.now()))]);
+    const next = await Promise.race([reader.read(), new Promise<undefined>((r) => setTimeout(() => r(undefined), deadline - Date.now()))]);
     if (!next || next.done) break;
     const value = next.value;
     buf += Buffer.from(value).toString();
