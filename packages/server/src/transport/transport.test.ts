@@ -37,7 +37,10 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function member(id: bigint, clusterId = 1n): Promise<Member> {
+const fixture = (n: string) => readFileSync(join(new URL('.', import.meta.url).pathname, '../../../../test/fixtures/tls', n));
+const tlsAs = (name: string, ca = true) => ({ cert: fixture(`${name}.crt`), key: fixture(`${name}.key`), ca: ca ? fixture('ca.crt') : undefined, clientCertAuth: true });
+
+async function member(id: bigint, clusterId = 1n, tls?: ReturnType<typeof tlsAs>): Promise<Member> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'transport-'));
   const m: Member = { t: undefined as never, url: `http://127.0.0.1:${port}`, received: [], unreachable: [], snapshots: [], statuses: [] };
@@ -56,7 +59,7 @@ async function member(id: bigint, clusterId = 1n): Promise<Member> {
     leaseRenew: async (req) => ({ ID: req.ID, TTL: 42n }),
     leaseTimeToLive: async (req) => ({ ID: req.ID, TTL: -1n }),
   };
-  m.t = new PeerTransport({ memberId: id, clusterId, isSnapshot: (x) => x.type === SNAP, scratchDir: dir, log: silent }, handlers);
+  m.t = new PeerTransport({ memberId: id, clusterId, isSnapshot: (x) => x.type === SNAP, scratchDir: dir, log: silent, ...(tls ? { tls } : {}) }, handlers);
   await m.t.listen([`127.0.0.1:${port}`]);
   cleanups.push(async () => {
     await m.t.stop();
@@ -113,6 +116,24 @@ describe('transport - peer streams', () => {
     expect(a.statuses).toEqual([[2n, true]]);
     expect(b.snapshots[0]!.content.length).toBe(3 * 1024 * 1024 + 17);
     expect(b.snapshots[0]!.msg.index).toBe(10);
+  });
+
+  it('speaks mutual TLS between peers with certificates from the trusted CA', async () => {
+    const a = await member(1n, 1n, tlsAs('peer'));
+    const b = await member(2n, 1n, tlsAs('peer'));
+    a.t.setPeer(2n, [b.url.replace('http:', 'https:')]);
+    a.t.send([msg(2n, 1n, 1)]);
+    await until(() => b.received.length === 1);
+  });
+
+  it('refuses a peer whose certificate the CA did not sign', async () => {
+    // a trusts the real CA (so it accepts b), but its own certificate is self-signed: b must refuse it.
+    const a = await member(1n, 1n, tlsAs('rogue'));
+    const b = await member(2n, 1n, tlsAs('peer'));
+    a.t.setPeer(2n, [b.url.replace('http:', 'https:')]);
+    a.t.send([msg(2n, 1n, 1)]);
+    await until(() => a.unreachable.includes(2n));
+    expect(b.received).toEqual([]);
   });
 
   it('forwards lease requests to a peer', async () => {

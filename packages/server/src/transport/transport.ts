@@ -42,6 +42,8 @@ export interface TransportOptions {
   log: Logger;
   /** Messages a peer's queue may hold before new ones are dropped (Raft retransmits). */
   queueLimit?: number;
+  /** Peer TLS (https:// peer URLs): our certificate and key, the CA that signs peers, and mutual verification. */
+  tls?: { cert: Buffer; key: Buffer; ca: Buffer | undefined; clientCertAuth: boolean };
 }
 
 const SNAPSHOT_CHUNK = 1024 * 1024;
@@ -80,10 +82,14 @@ export class PeerTransport {
   /** Binds the peer listeners (host:port each). */
   async listen(addresses: string[]): Promise<void> {
     for (const addr of addresses) {
-      await new Promise<void>((resolve, reject) =>
-        this.server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
-      );
+      await new Promise<void>((resolve, reject) => this.server.bindAsync(addr, this.serverCredentials(), (err) => (err ? reject(err) : resolve())));
     }
+  }
+
+  private serverCredentials(): grpc.ServerCredentials {
+    const t = this.opts.tls;
+    if (!t) return grpc.ServerCredentials.createInsecure();
+    return grpc.ServerCredentials.createSsl(t.ca ?? null, [{ private_key: t.key, cert_chain: t.cert }], t.clientCertAuth);
   }
 
   setPeer(id: bigint, urls: readonly string[]): void {
@@ -218,7 +224,9 @@ class PeerConnection {
     private readonly handlers: TransportHandlers,
     private readonly queueLimit: number,
   ) {
-    this.client = new grpc.Client(target, grpc.credentials.createInsecure(), PEER_CHANNEL_OPTIONS);
+    const t = opts.tls;
+    const creds = t ? grpc.credentials.createSsl(t.ca ?? null, t.key, t.cert) : grpc.credentials.createInsecure();
+    this.client = new grpc.Client(target, creds, PEER_CHANNEL_OPTIONS);
   }
 
   enqueue(m: CoreMessage): void {
