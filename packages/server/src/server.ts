@@ -172,7 +172,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     contents.snapshot?.index ?? 0,
     async (index, term) => {
       await backend.sync();
-      await wal.saveSnapshot({ index, term });
+      await wal.saveSnapshot({ index, term, voters: [memberId], learners: [] });
       await wal.releaseTo(index);
     },
     log,

@@ -11,7 +11,7 @@ export interface RaftLog {
 /** What the driver needs from the write-ahead log. */
 export interface DurableLog {
   save(hs: CoreHardState | undefined, entries: readonly CoreEntry[], sync: boolean): Promise<void>;
-  saveSnapshot(mark: { index: number; term: number }): Promise<void>;
+  saveSnapshot(mark: { index: number; term: number; voters: bigint[]; learners: bigint[] }): Promise<void>;
 }
 
 /** The consumers of a processed Ready, wired by the server. */
@@ -141,7 +141,8 @@ export class RaftNode<M extends CoreMessage = CoreMessage> {
     if (rd.snapshot) {
       await fp.hit('raftBeforeSaveSnapshot');
       await this.handlers.installSnapshot(rd.snapshot);
-      await this.wal.saveSnapshot({ index: rd.snapshot.metadata.index, term: rd.snapshot.metadata.term });
+      const md = rd.snapshot.metadata;
+      await this.wal.saveSnapshot({ index: md.index, term: md.term, voters: md.confState.voters, learners: md.confState.learners });
       this.log.applySnapshot(rd.snapshot);
       await fp.hit('raftAfterSaveSnapshot');
     }

@@ -23,7 +23,10 @@ export enum RecordType {
   Entry = 2,
   /** Raft hard state: term u64, vote u64, commit u64. */
   HardState = 3,
-  /** The log was compacted: entries up to index (of term) live in the backend. index u64, term u64. */
+  /**
+   * The log was compacted: entries up to index (of term) live in the backend. index u64, term u64, then the
+   * membership at that index: voter count u32, learner count u32, the ids (u64 each).
+   */
   Snapshot = 4,
 }
 
@@ -47,6 +50,9 @@ export interface WalHardState {
 export interface SnapshotMark {
   index: number;
   term: number;
+  /** Membership at `index` (Raft's ConfState), so a restart can rebuild the log's starting point. */
+  voters: bigint[];
+  learners: bigint[];
 }
 
 export type DecodedRecord =
@@ -118,11 +124,15 @@ export class RecordWriter {
   }
 
   snapshot(s: SnapshotMark): void {
-    const at = this.reserve(16);
+    const len = 24 + 8 * (s.voters.length + s.learners.length);
+    const at = this.reserve(len);
     const p = at + HEADER + 1;
     this.buf.writeBigUInt64LE(BigInt(s.index), p);
     this.buf.writeBigUInt64LE(BigInt(s.term), p + 8);
-    this.seal(at, RecordType.Snapshot, 16);
+    this.buf.writeUInt32LE(s.voters.length, p + 16);
+    this.buf.writeUInt32LE(s.learners.length, p + 20);
+    [...s.voters, ...s.learners].forEach((id, i) => this.buf.writeBigUInt64LE(id, p + 24 + 8 * i));
+    this.seal(at, RecordType.Snapshot, len);
   }
 
   bytes(): Buffer {
@@ -172,8 +182,19 @@ export function readRecord(buf: Buffer, off: number): ReadOutcome {
       if (p.length !== 24) return { kind: 'bad', reason: 'bad hard state record' };
       return { kind: 'record', next, batchStart, record: { type: RecordType.HardState, hardState: { term: big(0), vote: p.readBigUInt64LE(8), commit: big(16) } } };
     case RecordType.Snapshot:
-      if (p.length !== 16) return { kind: 'bad', reason: 'bad snapshot record' };
-      return { kind: 'record', next, batchStart, record: { type: RecordType.Snapshot, snapshot: { index: big(0), term: big(8) } } };
+      {
+        if (p.length < 24) return { kind: 'bad', reason: 'bad snapshot record' };
+        const nv = p.readUInt32LE(16);
+        const nl = p.readUInt32LE(20);
+        if (p.length !== 24 + 8 * (nv + nl)) return { kind: 'bad', reason: 'bad snapshot record' };
+        const ids = Array.from({ length: nv + nl }, (_, i) => p.readBigUInt64LE(24 + 8 * i));
+        return {
+          kind: 'record',
+          next,
+          batchStart,
+          record: { type: RecordType.Snapshot, snapshot: { index: big(0), term: big(8), voters: ids.slice(0, nv), learners: ids.slice(nv) } },
+        };
+      }
     default:
       return { kind: 'bad', reason: `unknown record type ${body[0]}` };
   }

@@ -57,11 +57,11 @@ describe('wal - recovery', () => {
     const big = 'x'.repeat(4000);
     for (let i = 1; i <= 60; i++) await wal.save({ term: 1, vote: 1n, commit: i - 1 }, [entry(i, 1, big)], true);
     expect(readdirSync(dir).filter((n) => n.endsWith('.wal')).length).toBeGreaterThan(2);
-    await wal.saveSnapshot({ index: 50, term: 1 });
+    await wal.saveSnapshot({ index: 50, term: 1, voters: [1n, 0xffffffffffffffffn], learners: [7n] });
     await wal.releaseTo(50);
     await wal.close();
     const { contents } = openWal(dir, 1n, { segmentBytes: SEG });
-    expect(contents.snapshot).toEqual({ index: 50, term: 1 });
+    expect(contents.snapshot).toEqual({ index: 50, term: 1, voters: [1n, 0xffffffffffffffffn], learners: [7n] });
     expect(contents.entries.map((e) => e.index)).toEqual([51, 52, 53, 54, 55, 56, 57, 58, 59, 60]);
   });
 });
