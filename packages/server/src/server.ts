@@ -152,11 +152,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
   server = new EtcdServer(
     { memberId, clusterId, name: config.name },
     node,
-    backend,
-    store,
-    lessor,
-    applier,
-    members,
+    { backend, store, lessor, applier, members, auth },
     clock,
     {
       maxRequestBytes: config.maxRequestBytes,
@@ -165,7 +161,6 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     },
     log,
     config.electionTimeout,
-    auth,
   );
   server.logCompactor = new LogCompactor(
     config.snapshotCount,

@@ -48,6 +48,19 @@ export interface Logger {
   error(msg: string, meta?: Record<string, unknown>): void;
 }
 
+/**
+ * The member's replicated state machine and the storage under it. Replaced as a whole when the member installs a
+ * snapshot received from the leader.
+ */
+export interface MemberState {
+  readonly backend: Backend;
+  readonly store: KVStore;
+  readonly lessor: Lessor;
+  readonly applier: Applier;
+  readonly members: Membership;
+  readonly auth: AuthGuard;
+}
+
 /** A member's identity and the cluster's, as response headers carry them. */
 export interface Identity {
   memberId: bigint;
@@ -76,20 +89,47 @@ export class EtcdServer {
   constructor(
     readonly identity: Identity,
     readonly node: RaftNode,
-    readonly backend: Backend,
-    readonly store: KVStore,
-    readonly lessor: Lessor,
-    readonly applier: Applier,
-    readonly members: Membership,
+    private state: MemberState,
     readonly clock: Clock,
     readonly limits: ServerLimits,
     readonly log: Logger,
     /** Election timeout in ms: how far deadlines are extended when this member becomes the lease primary. */
     private readonly electionMs: number,
-    readonly auth: AuthGuard,
   ) {
     this.ids = new RequestIds(identity.memberId);
     this.reads = new ReadIndexBatcher((ctx) => this.node.readIndex(ctx), () => this.applier.appliedIndex, () => clock.now());
+  }
+
+  get backend(): Backend {
+    return this.state.backend;
+  }
+
+  get store(): KVStore {
+    return this.state.store;
+  }
+
+  get lessor(): Lessor {
+    return this.state.lessor;
+  }
+
+  get applier(): Applier {
+    return this.state.applier;
+  }
+
+  get members(): Membership {
+    return this.state.members;
+  }
+
+  get auth(): AuthGuard {
+    return this.state.auth;
+  }
+
+  /** Swaps in the state rebuilt from an installed snapshot; the caller closes the old backend. */
+  replaceState(next: MemberState): MemberState {
+    const old = this.state;
+    this.state = next;
+    if (this.isLeader) next.lessor.promote(this.electionMs);
+    return old;
   }
 
   // ------------------------------------------------------------------------------ driver callbacks

@@ -54,7 +54,7 @@ export class WatchHub {
   private syncScheduled = false;
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly store: KVStore) {
+  constructor(private store: KVStore) {
     // A fallback for victims whose streams drained without telling us.
     this.timer = setInterval(() => this.scheduleSync(), 100);
     this.timer.unref();
@@ -72,6 +72,20 @@ export class WatchHub {
       this.unsynced.add(w);
       this.scheduleSync();
     }
+  }
+
+  /**
+   * Switches to a store rebuilt from a snapshot: the revisions between what watchers have seen and the new
+   * store's revision were never notified, so every watcher becomes unsynced and catches up from the new store's
+   * history (or is canceled as compacted if that history is gone).
+   */
+  rebind(store: KVStore): void {
+    this.store = store;
+    for (const w of [...this.synced]) {
+      this.removeSynced(w);
+      this.unsynced.add(w);
+    }
+    this.scheduleSync();
   }
 
   remove(w: HubWatcher): void {
