@@ -5,6 +5,7 @@ import { boolFromJson, bytesFromJson, bytesToJson, enumFromJson, enumToJson, int
 import type { Init, MessageType } from '../runtime/types.js';
 import type { ServiceDesc } from '../runtime/types.js';
 import { LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse } from './etcdserverpb.js';
+import { MemberRecord } from './latchkeypb.js';
 
 export enum EntryType {
   ENTRY_NORMAL = 0,
@@ -760,7 +761,119 @@ export const SnapshotAck: MessageType<SnapshotAck> = {
  * Peer-to-peer service on the peer URL. Raft traffic flows on long-lived client streams (one per direction and
  * pair of members); snapshots travel on their own stream so they never delay heartbeats. Lease keep-alives and
  * time-to-live queries are forwarded to the leader, which alone tracks lease deadlines.
+ * Asked by a member joining an existing cluster (--initial-cluster-state existing) of the members it knows from
+ * --initial-cluster, to learn the cluster id and its own member id.
  */
+export interface MembersRequest {
+}
+
+export const MembersRequest: MessageType<MembersRequest> = {
+  typeName: 'latchkeyraftpb.MembersRequest',
+  create(init: Init<MembersRequest> = {}): MembersRequest {
+    return MembersRequest.decode(MembersRequest.encode(init));
+  },
+  encode(m: Init<MembersRequest>): Buffer {
+    return withWriter((w) => MembersRequest.write(m, w));
+  },
+  decode(buf: Uint8Array): MembersRequest {
+    return MembersRequest.read(new Reader(buf), buf.length);
+  },
+  write(_m: Init<MembersRequest>, _w: Writer): void {
+  },
+  read(r: Reader, end: number): MembersRequest {
+    const m: MembersRequest = {  };
+    while (r.pos < end) {
+      const tag = r.uint32();
+      const wt = tag & 7;
+      switch (tag >>> 3) {
+        default:
+          r.skip(wt);
+      }
+    }
+    if (r.pos !== end) throw new WireError('proto: MembersRequest overruns its length');
+    return m;
+  },
+  toJSON(_m: Init<MembersRequest>): JsonObject {
+    const o: JsonObject = {};
+    return o;
+  },
+  fromJSON(j: unknown): MembersRequest {
+    const o = jsonObject(j, 'latchkeyraftpb.MembersRequest');
+    const m: MembersRequest = {  };
+    void o;
+    return m;
+  },
+};
+
+export interface MembersResponse {
+  clusterId: bigint;
+  members: MemberRecord[];
+}
+
+export const MembersResponse: MessageType<MembersResponse> = {
+  typeName: 'latchkeyraftpb.MembersResponse',
+  create(init: Init<MembersResponse> = {}): MembersResponse {
+    return MembersResponse.decode(MembersResponse.encode(init));
+  },
+  encode(m: Init<MembersResponse>): Buffer {
+    return withWriter((w) => MembersResponse.write(m, w));
+  },
+  decode(buf: Uint8Array): MembersResponse {
+    return MembersResponse.read(new Reader(buf), buf.length);
+  },
+  write(m: Init<MembersResponse>, w: Writer): void {
+    if (m.clusterId !== undefined && m.clusterId !== 0n) { w.tag(1, 0); w.int64(m.clusterId); }
+    if (m.members !== undefined) {
+      for (const e of m.members) { w.tag(2, 2); w.fork(); MemberRecord.write(e, w); w.join(); }
+    }
+  },
+  read(r: Reader, end: number): MembersResponse {
+    const m: MembersResponse = { clusterId: 0n, members: [] };
+    while (r.pos < end) {
+      const tag = r.uint32();
+      const wt = tag & 7;
+      switch (tag >>> 3) {
+        case 1:
+          if (wt !== 0) throw new WireError('proto: wrong wire type for field MembersResponse.cluster_id');
+          m.clusterId = r.uint64();
+          break;
+        case 2:
+          if (wt !== 2) throw new WireError('proto: wrong wire type for field MembersResponse.members');
+          m.members.push(MemberRecord.read(r, r.subEnd()));
+          break;
+        default:
+          r.skip(wt);
+      }
+    }
+    if (r.pos !== end) throw new WireError('proto: MembersResponse overruns its length');
+    return m;
+  },
+  toJSON(m: Init<MembersResponse>): JsonObject {
+    const o: JsonObject = {};
+    if (m.clusterId !== undefined && m.clusterId !== 0n) o["cluster_id"] = m.clusterId.toString();
+    if (m.members !== undefined && m.members.length > 0) o["members"] = m.members.map((e) => MemberRecord.toJSON(e));
+    return o;
+  },
+  fromJSON(j: unknown): MembersResponse {
+    const o = jsonObject(j, 'latchkeyraftpb.MembersResponse');
+    const m: MembersResponse = { clusterId: 0n, members: [] };
+    for (const k of Object.keys(o)) {
+      const v = o[k];
+      switch (k) {
+        case "cluster_id": case "clusterId":
+          m.clusterId = int64FromJson(v, 'cluster_id', true);
+          break;
+        case "members":
+          m.members = jsonArray(v, 'members').map((e) => MemberRecord.fromJSON(e));
+          break;
+        default:
+          break; // unknown fields are ignored, as etcd's gateway does
+      }
+    }
+    return m;
+  },
+};
+
 export const PeerService = {
   Stream: {
     path: '/latchkeyraftpb.Peer/Stream',
@@ -789,5 +902,12 @@ export const PeerService = {
     responseStream: false,
     requestType: LeaseTimeToLiveRequest,
     responseType: LeaseTimeToLiveResponse,
+  },
+  Members: {
+    path: '/latchkeyraftpb.Peer/Members',
+    requestStream: false,
+    responseStream: false,
+    requestType: MembersRequest,
+    responseType: MembersResponse,
   },
 } as const satisfies ServiceDesc;

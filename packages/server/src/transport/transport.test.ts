@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CoreMessage } from '../node/raft-core.js';
-import { PeerTransport, type TransportHandlers } from './transport.js';
+import { PeerTransport, fetchMembers, type TransportHandlers } from './transport.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 const SNAP = 7;
@@ -58,6 +58,7 @@ async function member(id: bigint, clusterId = 1n, tls?: ReturnType<typeof tlsAs>
     },
     leaseRenew: async (req) => ({ ID: req.ID, TTL: 42n }),
     leaseTimeToLive: async (req) => ({ ID: req.ID, TTL: -1n }),
+    members: async () => ({ clusterId, members: [{ id, name: `m${id}`, peerUrls: [m.url] }] }),
   };
   m.t = new PeerTransport({ memberId: id, clusterId, isSnapshot: (x) => x.type === SNAP, scratchDir: dir, log: silent, ...(tls ? { tls } : {}) }, handlers);
   await m.t.listen([`127.0.0.1:${port}`]);
@@ -134,6 +135,12 @@ describe('transport - peer streams', () => {
     a.t.send([msg(2n, 1n, 1)]);
     await until(() => a.unreachable.includes(2n));
     expect(b.received).toEqual([]);
+  });
+
+  it('tells a joining member the membership', async () => {
+    const b = await member(2n, 42n);
+    const r = await fetchMembers(b.url, undefined, 2000);
+    expect([r.clusterId, r.members.map((x) => x.id)]).toEqual([42n, [2n]]);
   });
 
   it('forwards lease requests to a peer', async () => {

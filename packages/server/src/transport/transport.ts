@@ -30,6 +30,10 @@ export interface TransportHandlers {
   /** Leader-side handlers for forwarded lease requests. */
   leaseRenew(req: LeaseKeepAliveRequest): Promise<Init<LeaseKeepAliveResponse>>;
   leaseTimeToLive(req: LeaseTimeToLiveRequest): Promise<Init<LeaseTimeToLiveResponse>>;
+  /** The membership as this member knows it (for members joining the cluster). */
+  members(): Promise<Init<raftpb.MembersResponse>>;
+  /** The connection to a peer broke (connection refused or reset): a hint that the peer process may be gone. */
+  onPeerDown?(peer: bigint): void;
 }
 
 export interface TransportOptions {
@@ -201,8 +205,32 @@ export class PeerTransport {
       LeaseTimeToLive: (call: grpc.ServerUnaryCall<LeaseTimeToLiveRequest, LeaseTimeToLiveResponse>, cb: grpc.sendUnaryData<Init<LeaseTimeToLiveResponse>>) => {
         h.leaseTimeToLive(call.request).then((r) => cb(null, r), (err: unknown) => cb({ code: grpc.status.UNAVAILABLE, details: String(err) }));
       },
+      Members: (_call: grpc.ServerUnaryCall<raftpb.MembersRequest, raftpb.MembersResponse>, cb: grpc.sendUnaryData<Init<raftpb.MembersResponse>>) => {
+        h.members().then((r) => cb(null, r), (err: unknown) => cb({ code: grpc.status.UNAVAILABLE, details: String(err) }));
+      },
     };
   }
+}
+
+/**
+ * Asks the member at a peer URL for the membership (a joining member learns its id and the cluster's this way).
+ */
+export function fetchMembers(url: string, tls: TransportOptions['tls'], deadlineMs: number): Promise<raftpb.MembersResponse> {
+  const u = new URL(url);
+  const creds = tls ? grpc.credentials.createSsl(tls.ca ?? null, tls.key, tls.cert) : grpc.credentials.createInsecure();
+  const client = new grpc.Client(`${u.hostname}:${u.port}`, creds);
+  const m = raftpb.PeerService.Members;
+  return new Promise<raftpb.MembersResponse>((resolve, reject) =>
+    client.makeUnaryRequest<Init<raftpb.MembersRequest>, raftpb.MembersResponse>(
+      m.path,
+      (v) => m.requestType.encode(v),
+      (b) => m.responseType.decode(b),
+      {},
+      new grpc.Metadata(),
+      { deadline: Date.now() + deadlineMs },
+      (err, res) => (err || !res ? reject(err ?? new Error('no response')) : resolve(res)),
+    ),
+  ).finally(() => client.close());
 }
 
 /** The sending side towards one peer. */
@@ -293,6 +321,7 @@ class PeerConnection {
     this.blocked = false;
     if (this.closed) return;
     this.handlers.onUnreachable(this.id);
+    this.handlers.onPeerDown?.(this.id);
     this.queue = [];
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
