@@ -45,6 +45,7 @@ export async function main(argv: string[]): Promise<void> {
       },
     );
   };
+  void running.removed.then(() => process.exit(0));
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
 }

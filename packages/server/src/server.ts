@@ -1,15 +1,16 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, promises as fsp } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { join } from 'node:path';
 import {
+  AuthService,
   ClusterService,
   HealthService,
   KVService,
   LeaseService,
   MaintenanceService,
   WatchService,
-  AuthService,
+  internalpb,
   type ServiceDesc,
 } from '@latchkey/proto';
 import { Applier } from './apply/applier.js';
@@ -18,14 +19,27 @@ import type { Config } from './config.js';
 import { Lessor } from './lease/lessor.js';
 import { KVStore } from './mvcc/store.js';
 import { systemClock, type Clock } from './node/clock.js';
-import { EtcdServer, type Logger } from './node/etcd-server.js';
+import { EtcdServer, type Logger, type MemberState } from './node/etcd-server.js';
 import { Failpoints } from './node/failpoints.js';
-import { computeClusterId, computeMemberId, Membership } from './node/membership.js';
+import { applyMemberChange, computeClusterId, computeMemberId, Membership } from './node/membership.js';
 import { RaftNode } from './node/raft-node.js';
-import { SoloRaft } from './node/solo-raft.js';
 import { LogCompactor } from './node/log-compactor.js';
 import { AutoCompactor, parseRetention } from './node/auto-compactor.js';
+import { GRPC_CODE_NAMES, Metrics } from './node/metrics.js';
 import { openWal, walExists } from './wal/wal.js';
+import { PeerTransport, fetchMembers } from './transport/transport.js';
+import {
+  ConfChangeType,
+  EntryType,
+  MemoryStorage,
+  MessageType,
+  RawNode,
+  StateType,
+  decodeConfChange,
+  type Entry,
+  type Logger as RaftLogger,
+  type Message,
+} from './raft/index.js';
 import { ClientListener } from './api/listener.js';
 import { GrpcServer, type ServiceImpl } from './api/grpc/h2-server.js';
 import { kvService } from './api/grpc/kv.js';
@@ -36,26 +50,21 @@ import { healthService } from './api/grpc/health.js';
 import { watchService } from './api/grpc/watch.js';
 import { snapshotHandler } from './api/grpc/snapshot.js';
 import { authService } from './api/grpc/auth.js';
+import { Gateway, type GatewayRoute } from './api/http/gateway.js';
+import { GATEWAY_ROUTES } from './api/http/routes.js';
 import { WatchHub } from './watch/hub.js';
-import { GRPC_CODE_NAMES, Metrics } from './node/metrics.js';
 import { AuthGuard } from './auth/guard.js';
 import { AuthStore } from './auth/store.js';
 import { SimpleTokens } from './auth/tokens.js';
-import { Gateway, type GatewayRoute } from './api/http/gateway.js';
-import { GATEWAY_ROUTES } from './api/http/routes.js';
 import { ETCD_CLUSTER_VERSION, ETCD_VERSION } from './version.js';
-
-function grpcLabels(m: { path: string; requestStream: boolean; responseStream: boolean }): { grpc_type: string; grpc_service: string; grpc_method: string } {
-  const [, service = '', method = ''] = m.path.split('/');
-  const grpc_type = m.requestStream ? (m.responseStream ? 'bidi_stream' : 'client_stream') : m.responseStream ? 'server_stream' : 'unary';
-  return { grpc_type, grpc_service: service, grpc_method: method };
-}
 
 export interface RunningServer {
   readonly server: EtcdServer;
   /** Client endpoints actually bound (host:port), in --listen-client-urls order. */
   readonly clientAddresses: string[];
   stop(): Promise<void>;
+  /** Resolves when the member stops on its own (it was removed from the cluster). */
+  readonly removed: Promise<void>;
 }
 
 export interface StartOptions {
@@ -65,11 +74,28 @@ export interface StartOptions {
   walSegmentBytes?: number;
   /** Interval of progress notifications for watchers that ask for them (etcd default 10 minutes). */
   watchProgressIntervalMs?: number;
+  /** Random source for election timeouts (default Math.random). */
+  random?: () => number;
+}
+
+/** Entries kept in the in-memory Raft log behind a snapshot, so slow followers catch up without a snapshot. */
+const CATCH_UP_ENTRIES = 5000;
+
+function grpcLabels(m: { path: string; requestStream: boolean; responseStream: boolean }): { grpc_type: string; grpc_service: string; grpc_method: string } {
+  const [, service = '', method = ''] = m.path.split('/');
+  const grpc_type = m.requestStream ? (m.responseStream ? 'bidi_stream' : 'client_stream') : m.responseStream ? 'server_stream' : 'unary';
+  return { grpc_type, grpc_service: service, grpc_method: method };
+}
+
+function hostPort(url: string): string {
+  const u = new URL(url);
+  return `${u.hostname === 'localhost' ? '127.0.0.1' : u.hostname.replace(/^\[|\]$/g, '')}:${u.port}`;
 }
 
 /**
- * The composition root: the only place where layers are wired together. Opens the backend and the WAL,
- * recovers the store, the lessor and the applier, starts the Raft driver and the client listeners.
+ * The composition root: the only place where layers are wired together. Opens the WAL and the backend, recovers
+ * the Raft log and the state machine, joins or bootstraps the cluster, starts the Raft driver, the peer transport
+ * and the client listeners.
  */
 export async function startServer(config: Config, log: Logger, opts: StartOptions = {}): Promise<RunningServer> {
   const clock = opts.clock ?? systemClock;
@@ -78,63 +104,256 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
   const walDir = join(memberDir, 'wal');
   const dbDir = join(memberDir, 'db');
   mkdirSync(dbDir, { recursive: true });
-
-  const ids = [...config.initialCluster].map(([name, urls]) => ({ name, id: computeMemberId(urls, config.initialClusterToken), urls }));
-  if (ids.length > 1) {
-    throw new Error('latchkey: clusters of more than one member are not available in this build; use a single-member --initial-cluster');
-  }
-  const self = ids.find((m) => m.name === config.name)!;
-  const fresh = !walExists(walDir);
   const metrics = new Metrics();
-  const { wal, contents } = openWal(walDir, self.id, {
+  const token = config.initialClusterToken;
+  const initial = [...config.initialCluster].map(([name, urls]) => ({ name, urls, id: computeMemberId(urls, token) }));
+  const electionTicks = Math.max(2, Math.round(config.electionTimeout / config.heartbeatInterval));
+  // etcd's minimum lease TTL: 1.5 election timeouts, rounded up to whole seconds.
+  const minTTL = BigInt(Math.ceil((3 * electionTicks * config.heartbeatInterval) / 2 / 1000));
+
+  // ------------------------------------------------------------------------------ identity and bootstrap
+  const fresh = !walExists(walDir);
+  let memberId: bigint;
+  let joinedMembers: internalpb.MemberRecord[] | undefined;
+  let joinedClusterId: bigint | undefined;
+  if (!fresh || config.initialClusterState === 'new') {
+    memberId = initial.find((m) => m.name === config.name)!.id;
+  } else {
+    // Joining a running cluster: ask the members we were told about for the membership, and find ourselves in it
+    // by our peer URLs (the id was chosen when the member was added).
+    const mine = new Set(config.initialAdvertisePeerUrls);
+    let found: { clusterId: bigint; members: internalpb.MemberRecord[] } | undefined;
+    for (const m of initial.filter((x) => x.name !== config.name)) {
+      for (const url of m.urls) {
+        try {
+          found = await fetchMembers(url, config.peerTls, 3000);
+          break;
+        } catch (err) {
+          log.warn('could not reach a member to join the cluster', { url, err: String(err) });
+        }
+      }
+      if (found) break;
+    }
+    if (!found) throw new Error('latchkey: could not reach any member of the existing cluster named in --initial-cluster');
+    const me = found.members.find((m) => m.peerUrls.some((u) => mine.has(u)));
+    if (!me) throw new Error(`latchkey: this member's peer URLs (${[...mine].join(',')}) are not in the cluster; add it first with 'member add'`);
+    memberId = me.id;
+    joinedMembers = found.members;
+    joinedClusterId = found.clusterId;
+  }
+  const { wal, contents } = openWal(walDir, memberId, {
     segmentBytes: opts.walSegmentBytes,
     warn: (m) => log.warn(m),
     onFsync: (sec) => metrics.walFsync.observe(sec),
   });
-  const memberId = fresh ? self.id : contents.memberId;
+  if (!fresh) memberId = contents.memberId;
 
-  const backend = new LmdbBackend(dbDir);
-  const members = new Membership(backend);
-  const electionTicks = Math.max(1, Math.round(config.electionTimeout / config.heartbeatInterval));
-  // etcd's minimum lease TTL: 1.5 election timeouts, rounded up to whole seconds.
-  const minTTL = BigInt(Math.ceil((3 * electionTicks * config.heartbeatInterval) / 2 / 1000));
-  let applier: Applier | undefined;
-  const lessor = new Lessor(backend, clock, minTTL, () => applier!.deleteKeys);
-  const store = new KVStore(backend, lessor);
-  store.forEachLive((kv) => {
-    if (kv.lease !== 0n) lessor.attach(kv.lease, kv.key);
-  });
+  // ------------------------------------------------------------------------------ state machine
   let server: EtcdServer | undefined;
-  const hub = new WatchHub(store);
-  const auth = new AuthGuard(new AuthStore(backend), new SimpleTokens(clock));
-  applier = new Applier(backend, store, lessor, (revs) => hub.notify(revs), auth, undefined, (sec) => metrics.backendCommit.observe(sec));
+  const tokens = new SimpleTokens(clock);
+  let hub: WatchHub | undefined;
+  let removedSelf = false;
+  const openState = (): MemberState => {
+    const backend = new LmdbBackend(dbDir);
+    const members = new Membership(backend);
+    let applier: Applier | undefined;
+    const lessor = new Lessor(backend, clock, minTTL, () => applier!.deleteKeys);
+    const store = new KVStore(backend, lessor);
+    store.forEachLive((kv) => {
+      if (kv.lease !== 0n) lessor.attach(kv.lease, kv.key);
+    });
+    const auth = new AuthGuard(new AuthStore(backend), tokens);
+    applier = new Applier(
+      backend,
+      store,
+      lessor,
+      (revs) => hub?.notify(revs),
+      auth,
+      (entry) => {
+        const cc = decodeConfChange(entry.data);
+        const r = applyMemberChange(members, cc);
+        return r.requestId !== 0n ? { id: r.requestId, response: { members: r.members } } : undefined;
+      },
+      (sec) => metrics.backendCommit.observe(sec),
+      (id, name, clientURLs) => {
+        const m = members.get(id);
+        if (m) members.put({ ...m, name, clientURLs });
+      },
+    );
+    return { backend, store, lessor, applier, members, auth };
+  };
+  const state = openState();
+  hub = new WatchHub(state.store);
 
-  const clusterId = applier.clusterId() || computeClusterId(ids.map((m) => m.id));
-  backend.batch(() => {
-    if (fresh) {
-      for (const m of ids) members.put({ id: m.id, name: m.name, peerURLs: m.urls, clientURLs: [], isLearner: false });
-      applier!.recordClusterId(clusterId);
-    }
-    const me = members.get(memberId);
-    if (me) members.put({ ...me, name: config.name, clientURLs: config.advertiseClientUrls });
+  const conf = { voters: [] as bigint[], learners: [] as bigint[] };
+  let clusterId: bigint;
+  if (fresh && config.initialClusterState === 'new') {
+    clusterId = computeClusterId(initial.map((m) => m.id));
+    conf.voters = initial.map((m) => m.id).sort((a, b) => (a < b ? -1 : 1));
+    // Every member bootstraps identically: the log starts after a snapshot at index 1 holding the initial
+    // membership, the backend records the members, the cluster id, and index 1 as applied.
+    state.backend.batch(() => {
+      for (const m of initial) state.members.put({ id: m.id, name: m.name, peerURLs: m.urls, clientURLs: [], isLearner: false });
+      state.applier.recordClusterId(clusterId);
+      state.applier.recordApplied(1, 1);
+    });
+    await state.backend.sync();
+    await wal.saveSnapshot({ index: 1, term: 1, voters: conf.voters, learners: [] });
+    await wal.save({ term: 1, vote: 0n, commit: 1 }, [], true);
+    contents.snapshot = { index: 1, term: 1, voters: conf.voters, learners: [] };
+    contents.hardState = { term: 1, vote: 0n, commit: 1 };
+  } else if (fresh) {
+    clusterId = joinedClusterId!;
+    state.backend.batch(() => {
+      for (const m of joinedMembers!) state.members.put({ id: m.id, name: m.name, peerURLs: m.peerUrls, clientURLs: m.clientUrls, isLearner: m.isLearner });
+      state.applier.recordClusterId(clusterId);
+    });
+  } else {
+    clusterId = state.applier.clusterId();
+  }
+  if (contents.snapshot) {
+    conf.voters = contents.snapshot.voters;
+    conf.learners = contents.snapshot.learners;
+  }
+
+  // ------------------------------------------------------------------------------ Raft log and core
+  const storage = new MemoryStorage();
+  const snapIndex = contents.snapshot?.index ?? 0;
+  if (contents.snapshot) {
+    storage.applySnapshot({ metadata: { index: snapIndex, term: contents.snapshot.term, confState: { voters: conf.voters, learners: conf.learners } }, data: new Uint8Array(0) });
+  }
+  storage.append(contents.entries.filter((e) => e.index > snapIndex) as Entry[]);
+  if (contents.hardState) {
+    // Committed entries are applied before the hard state of the same batch is written, so the backend may be
+    // ahead of the persisted commit index: everything applied was committed.
+    const commit = Math.min(Math.max(contents.hardState.commit, state.applier.appliedIndex, snapIndex), storage.lastIndex());
+    storage.setHardState({ ...contents.hardState, commit });
+  }
+  const raftLog: RaftLogger = {
+    debug: (m) => log.debug(`raft: ${m}`),
+    info: (m) => log.info(`raft: ${m}`),
+    warn: (m) => log.warn(`raft: ${m}`),
+    error: (m) => log.error(`raft: ${m}`),
+  };
+  const core = new RawNode({
+    id: memberId,
+    electionTick: electionTicks,
+    heartbeatTick: 1,
+    storage,
+    // Entries after the snapshot point are handed out again: the applier skips those already in the backend,
+    // but their membership changes must reach Raft's configuration again.
+    applied: snapIndex,
+    maxSizePerMsg: 1024 * 1024,
+    maxInflightMsgs: 512,
+    checkQuorum: true,
+    preVote: true,
+    random: opts.random ?? Math.random,
+    logger: raftLog,
   });
 
-  const core = new SoloRaft(memberId, contents.hardState, contents.entries, applier.appliedIndex, contents.snapshot?.index ?? 0);
-  const node = new RaftNode(
+  // ------------------------------------------------------------------------------ transport
+  const pendingSnapshots = new Map<number, string>();
+  const transport = new PeerTransport(
+    { memberId, clusterId, isSnapshot: (m) => m.type === MessageType.MsgSnap, scratchDir: memberDir, log, ...(config.peerTls ? { tls: config.peerTls } : {}) },
+    {
+      onMessages: (msgs) => {
+        for (const m of msgs) {
+          try {
+            node.step(m as Message);
+          } catch (err) {
+            log.debug(`dropped a raft message: ${String(err)}`);
+          }
+        }
+      },
+      onSnapshot: async (msg, file) => {
+        pendingSnapshots.set(msg.snapshot!.metadata.index, file);
+        node.step(msg as Message);
+      },
+      onUnreachable: (peer) => node.withCore(() => core.reportUnreachable(peer)),
+      onSnapshotStatus: (peer, ok) => node.withCore(() => core.reportSnapshot(peer, ok)),
+      snapshotFile: async () => {
+        const file = join(memberDir, `outgoing-${Date.now()}-${Math.random().toString(16).slice(2)}.snap`);
+        await server!.backend.copyTo(file);
+        return file;
+      },
+      leaseRenew: async (req) => ({ ID: req.ID, TTL: await server!.leaseRenew(req.ID) }),
+      leaseTimeToLive: (req) => server!.leaseTimeToLive(req),
+      members: async () => ({
+        clusterId,
+        members: server!.memberList().map((m) => ({ id: m.id, name: m.name, peerUrls: m.peerURLs, clientUrls: m.clientURLs, isLearner: m.isLearner })),
+      }),
+      onPeerDown: (peer) => {
+        // The leader's process went away (its connection broke): forget it so that a pre-vote can succeed at
+        // once instead of after an election timeout; pre-vote keeps this safe if the leader is in fact alive.
+        // Survivors campaign in turns (by id rank, half a heartbeat apart) so that they do not split the vote.
+        if (!server || peer !== server.leader || server.isLeader) return;
+        node.withCore(() => core.forgetLeader());
+        const others = conf.voters.filter((v) => v !== peer);
+        const rank = Math.max(0, others.indexOf(memberId));
+        const delay = rank * (config.heartbeatInterval / 2) + Math.floor((opts.random ?? Math.random)() * (config.heartbeatInterval / 4));
+        setTimeout(() => {
+          if (server && server.leader === 0n) node.withCore(() => core.campaign());
+        }, delay).unref();
+      },
+    },
+  );
+  const syncPeers = (): void => {
+    const list = server ? server.memberList() : state.members.list();
+    for (const m of list) if (m.id !== memberId) transport.setPeer(m.id, m.peerURLs);
+  };
+  await transport.listen(config.listenPeerUrls.map((u) => hostPort(u.toString())));
+
+  // ------------------------------------------------------------------------------ driver
+  const node: RaftNode<Message> = new RaftNode<Message>(
     core,
     wal,
-    { append() {}, setHardState() {}, applySnapshot() {} },
     {
-      send() {},
-      apply(entries) {
-        server!.onApplied(applier!.apply(entries));
+      append: (entries) => storage.append(entries as Entry[]),
+      setHardState: (hs) => storage.setHardState(hs),
+      applySnapshot: (snap) => storage.applySnapshot(snap as never),
+    },
+    {
+      send: (msgs) => transport.send(msgs),
+      apply: (entries) => {
+        const results = server!.applier.apply(entries);
+        // Membership changes reach Raft's configuration (even those the backend already had: see `applied`).
+        for (const e of entries) {
+          if (e.type !== EntryType.ConfChange) continue;
+          const cc = decodeConfChange(e.data);
+          const cs = core.applyConfChange(cc);
+          conf.voters = cs.voters;
+          conf.learners = cs.learners;
+          if (cc.type === ConfChangeType.RemoveNode) {
+            if (cc.nodeId === memberId) removedSelf = true;
+            else transport.removePeer(cc.nodeId);
+          }
+        }
+        if (entries.some((e) => e.type === EntryType.ConfChange)) syncPeers();
+        server!.onApplied(results);
+        if (removedSelf) onRemoved();
       },
-      async installSnapshot() {
-        throw new Error('latchkey: snapshots from a leader are not available for a single member');
+      installSnapshot: async (snap) => {
+        const file = pendingSnapshots.get(snap.metadata.index);
+        pendingSnapshots.delete(snap.metadata.index);
+        if (!file) throw new Error(`raft: no snapshot data received for index ${snap.metadata.index}`);
+        await failpoints.hit('raftBeforeApplySnapshot');
+        const old = server!.backend;
+        await old.close();
+        await fsp.rename(file, join(dbDir, 'data.mdb'));
+        await fsp.rm(join(dbDir, 'lock.mdb'), { force: true });
+        const next = openState();
+        server!.replaceState(next);
+        hub!.rebind(next.store);
+        conf.voters = snap.metadata.confState.voters;
+        conf.learners = snap.metadata.confState.learners;
+        syncPeers();
+        log.info('installed a snapshot from the leader', { index: snap.metadata.index, applied: next.applier.appliedIndex });
       },
       softState: (ss) => {
         if (ss.lead !== server!.leader) metrics.leaderChanges.inc();
         server!.onSoftState(ss);
+        node.isLeader = ss.raftState === StateType.Leader;
+        if (ss.lead !== 0n) server!.publishAttributes(config.name, config.advertiseClientUrls);
       },
       readStates: (rs) => {
         for (const r of rs) server!.reads.onReadState(r.index, r.requestCtx);
@@ -152,7 +371,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
   server = new EtcdServer(
     { memberId, clusterId, name: config.name },
     node,
-    { backend, store, lessor, applier, members, auth },
+    state,
     clock,
     {
       maxRequestBytes: config.maxRequestBytes,
@@ -161,29 +380,47 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     },
     log,
     config.electionTimeout,
+    {
+      proposeConfChange: (cc) => node.withCore(() => core.proposeConfChange({ type: cc.type, nodeId: cc.nodeId, context: cc.context })),
+      transferLeader: (to) => node.withCore(() => core.transferLeader(to)),
+      matchIndex: (id) => core.status().progress.get(id)?.match,
+      forwardLeaseRenew: async (leader, id) => (await transport.forwardLeaseRenew(leader, { ID: id }, 2000)).TTL,
+      forwardLeaseTimeToLive: (leader, req) => transport.forwardLeaseTimeToLive(leader, req, 2000),
+      clusterToken: token,
+    },
   );
-  server.logCompactor = new LogCompactor(
+  syncPeers();
+  const srv = server;
+  srv.logCompactor = new LogCompactor(
     config.snapshotCount,
-    contents.snapshot?.index ?? 0,
+    snapIndex,
     async (index, term) => {
-      await backend.sync();
-      await wal.saveSnapshot({ index, term, voters: [memberId], learners: [] });
+      await srv.backend.sync();
+      // The Raft log keeps some entries behind the snapshot for followers that are only a little behind.
+      const compactTo = index - CATCH_UP_ENTRIES;
+      if (compactTo > storage.firstIndex()) {
+        storage.createSnapshot(compactTo, { voters: conf.voters, learners: conf.learners }, new Uint8Array(0));
+        storage.compact(compactTo);
+      }
+      await wal.saveSnapshot({ index, term, voters: conf.voters, learners: conf.learners });
       await wal.releaseTo(index);
     },
     log,
   );
-  const srv = server;
   const autoCompactor = new AutoCompactor(
     config.autoCompactionMode,
     parseRetention(config.autoCompactionMode, config.autoCompactionRetention),
     clock,
-    () => ({ isLeader: srv.isLeader, currentRev: store.currentRev, compactRev: store.compactRev }),
+    () => ({ isLeader: srv.isLeader, currentRev: srv.store.currentRev, compactRev: srv.store.compactRev }),
     (rev) => srv.compact({ revision: rev, physical: false }, undefined, true),
   );
   node.start();
-  server.start();
+  srv.start();
   autoCompactor.start();
+  // A single voter need not wait an election timeout to lead itself.
+  if (conf.voters.length === 1 && conf.voters[0] === memberId) node.withCore(() => core.campaign());
 
+  // ------------------------------------------------------------------------------ client API
   const grpcServer = new GrpcServer({
     maxReceiveBytes: config.maxRequestBytes + 512 * 1024,
     log,
@@ -197,31 +434,30 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     grpcServer.addService(desc, impl);
     impls.set(desc, impl as Record<string, unknown>);
   };
-  const s = server;
-  add(KVService, kvService(s, config.maxTxnOps));
-  add(LeaseService, leaseService(s));
-  add(MaintenanceService, maintenanceService(s, snapshotHandler(s, memberDir)));
-  add(ClusterService, clusterService(s));
-  add(HealthService, healthService(s));
-  add(AuthService, authService(s));
-  add(WatchService, watchService(s, hub, config.maxRequestBytes, opts.watchProgressIntervalMs ?? 10 * 60 * 1000));
+  add(KVService, kvService(srv, config.maxTxnOps));
+  add(LeaseService, leaseService(srv));
+  add(MaintenanceService, maintenanceService(srv, snapshotHandler(srv, memberDir)));
+  add(ClusterService, clusterService(srv));
+  add(HealthService, healthService(srv));
+  add(AuthService, authService(srv));
+  add(WatchService, watchService(srv, hub, config.maxRequestBytes, opts.watchProgressIntervalMs ?? 10 * 60 * 1000));
 
   const plain = (req: IncomingMessage, res: ServerResponse): boolean => {
     if (req.method === 'GET' && req.url === '/health') {
-      res.writeHead(s.leader !== 0n ? 200 : 503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ health: s.leader !== 0n ? 'true' : 'false' }));
+      res.writeHead(srv.leader !== 0n ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ health: srv.leader !== 0n ? 'true' : 'false' }));
       return true;
     }
     if (req.method === 'GET' && req.url === '/metrics') {
-      metrics.hasLeader.set(s.leader !== 0n ? 1 : 0);
-      metrics.isLeader.set(s.isLeader ? 1 : 0);
-      metrics.proposalsCommitted.set(s.committedIndex);
-      metrics.proposalsApplied.set(s.applier.appliedIndex);
-      metrics.proposalsPending.set(s.wait.size);
-      const size = backend.size();
+      metrics.hasLeader.set(srv.leader !== 0n ? 1 : 0);
+      metrics.isLeader.set(srv.isLeader ? 1 : 0);
+      metrics.proposalsCommitted.set(srv.committedIndex);
+      metrics.proposalsApplied.set(srv.applier.appliedIndex);
+      metrics.proposalsPending.set(srv.wait.size);
+      const size = srv.backend.size();
       metrics.dbTotalSize.set(size.total);
       metrics.dbInUseSize.set(size.inUse);
-      metrics.watchers.set(hub.watcherCount);
+      metrics.watchers.set(hub!.watcherCount);
       metrics.registry.metrics().then(
         (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
         (err: unknown) => res.writeHead(500).end(String(err)),
@@ -254,29 +490,35 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
   const clientAddresses: string[] = [];
   for (const url of config.listenClientUrls) {
     const l = new ClientListener(grpcServer, http, url.protocol === 'https:' ? config.clientTls : undefined);
-    const host = url.hostname === 'localhost' ? '127.0.0.1' : url.hostname.replace(/^\[|\]$/g, '');
-    await l.listen(Number(url.port), host);
+    const [host = '127.0.0.1', port = '0'] = hostPort(url.toString()).split(/:(?=\d+$)/);
+    await l.listen(Number(port), host);
     listeners.push(l);
     clientAddresses.push(`${host}:${l.address().port}`);
   }
   log.info('serving client requests', { addresses: clientAddresses, memberId: memberId.toString(16), clusterId: clusterId.toString(16) });
 
   let stopping: Promise<void> | undefined;
-  return {
-    server: s,
-    clientAddresses,
-    stop() {
-      stopping ??= (async () => {
-        await Promise.all(listeners.map((l) => l.close()));
-        grpcServer.close();
-        autoCompactor.stop();
-        await s.stop();
-        hub.close();
-        await node.stop();
-        await wal.close();
-        await backend.close();
-      })();
-      return stopping;
-    },
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      await Promise.all(listeners.map((l) => l.close()));
+      grpcServer.close();
+      autoCompactor.stop();
+      await srv.stop();
+      hub!.close();
+      await node.stop();
+      await transport.stop();
+      await wal.close();
+      await srv.backend.close();
+    })();
+    return stopping;
   };
+  let markRemoved: () => void = () => undefined;
+  const removed = new Promise<void>((r) => {
+    markRemoved = r;
+  });
+  const onRemoved = (): void => {
+    log.warn('this member has been removed from the cluster; stopping');
+    void stop().then(markRemoved);
+  };
+  return { server: srv, clientAddresses, stop, removed };
 }

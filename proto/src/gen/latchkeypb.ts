@@ -1125,3 +1125,74 @@ export const MemberRecord: MessageType<MemberRecord> = {
     return m;
   },
 };
+
+/**
+ * The context of a membership change entry (Raft ConfChange): the member record it installs and the id of the
+ * request waiting for it on the proposing member.
+ */
+export interface ConfChangeContext {
+  requestId: bigint;
+  member?: MemberRecord;
+}
+
+export const ConfChangeContext: MessageType<ConfChangeContext> = {
+  typeName: 'latchkeypb.ConfChangeContext',
+  create(init: Init<ConfChangeContext> = {}): ConfChangeContext {
+    return ConfChangeContext.decode(ConfChangeContext.encode(init));
+  },
+  encode(m: Init<ConfChangeContext>): Buffer {
+    return withWriter((w) => ConfChangeContext.write(m, w));
+  },
+  decode(buf: Uint8Array): ConfChangeContext {
+    return ConfChangeContext.read(new Reader(buf), buf.length);
+  },
+  write(m: Init<ConfChangeContext>, w: Writer): void {
+    if (m.requestId !== undefined && m.requestId !== 0n) { w.tag(1, 0); w.int64(m.requestId); }
+    if (m.member !== undefined) { w.tag(2, 2); w.fork(); MemberRecord.write(m.member, w); w.join(); }
+  },
+  read(r: Reader, end: number): ConfChangeContext {
+    const m: ConfChangeContext = { requestId: 0n };
+    while (r.pos < end) {
+      const tag = r.uint32();
+      const wt = tag & 7;
+      switch (tag >>> 3) {
+        case 1:
+          if (wt !== 0) throw new WireError('proto: wrong wire type for field ConfChangeContext.request_id');
+          m.requestId = r.uint64();
+          break;
+        case 2:
+          if (wt !== 2) throw new WireError('proto: wrong wire type for field ConfChangeContext.member');
+          m.member = MemberRecord.read(r, r.subEnd());
+          break;
+        default:
+          r.skip(wt);
+      }
+    }
+    if (r.pos !== end) throw new WireError('proto: ConfChangeContext overruns its length');
+    return m;
+  },
+  toJSON(m: Init<ConfChangeContext>): JsonObject {
+    const o: JsonObject = {};
+    if (m.requestId !== undefined && m.requestId !== 0n) o["request_id"] = m.requestId.toString();
+    if (m.member !== undefined) o["member"] = MemberRecord.toJSON(m.member);
+    return o;
+  },
+  fromJSON(j: unknown): ConfChangeContext {
+    const o = jsonObject(j, 'latchkeypb.ConfChangeContext');
+    const m: ConfChangeContext = { requestId: 0n };
+    for (const k of Object.keys(o)) {
+      const v = o[k];
+      switch (k) {
+        case "request_id": case "requestId":
+          m.requestId = int64FromJson(v, 'request_id', true);
+          break;
+        case "member":
+          if (v !== null && v !== undefined) m.member = MemberRecord.fromJSON(v);
+          break;
+        default:
+          break; // unknown fields are ignored, as etcd's gateway does
+      }
+    }
+    return m;
+  },
+};

@@ -4,6 +4,7 @@ import { AuthError } from '../auth/store.js';
 import { LeaseExistsError, LeaseNotFoundError, LeaseTTLTooLargeError } from '../lease/errors.js';
 import { CompactedError, FutureRevisionError, NoSpaceError } from '../mvcc/errors.js';
 import {
+  MembershipError,
   CanceledError,
   NoLeaderError,
   RequestTooLargeError,
@@ -27,6 +28,7 @@ export class WireStatusError extends Error {
 export function toWireError(err: unknown): WireErrorSpec & { unexpected?: boolean } {
   if (err instanceof WireStatusError) return err.spec;
   if (err instanceof AuthError) return EtcdError[err.etcd];
+  if (err instanceof MembershipError) return EtcdError[err.etcd];
   if (err instanceof CompactedError) return EtcdError.Compacted;
   if (err instanceof FutureRevisionError) return EtcdError.FutureRev;
   if (err instanceof NoSpaceError) return EtcdError.NoSpace;

@@ -41,8 +41,12 @@ export interface RevisionChanges {
   readonly changes: readonly Change[];
 }
 
-/** Applies configuration-change entries; supplied by the node layer, which owns Raft's membership. */
-export type ConfChangeApplier = (entry: LogEntry) => unknown;
+/**
+ * Applies a configuration-change entry to the replicated membership table (inside the apply batch) and returns
+ * the result for the request that proposed it, if any. Supplied by the node layer, which also applies the change
+ * to Raft itself.
+ */
+export type ConfChangeApplier = (entry: LogEntry) => ApplyResult | undefined;
 
 const META_APPLIED = Buffer.from('consistentIndex');
 const META_CLUSTER = Buffer.from('clusterId');
@@ -77,6 +81,8 @@ export class Applier {
     private readonly confChange: ConfChangeApplier = () => undefined,
     /** Told how long each backend batch took to apply and commit, in seconds (metrics). */
     private readonly onBatch: (seconds: number) => void = () => undefined,
+    /** Records a member's published name and client URLs (inside the apply batch). */
+    private readonly memberAttributes?: (id: bigint, name: string, clientURLs: string[]) => void,
   ) {
     this.alarms = new AlarmStore(backend);
     const v = backend.get(Table.Meta, META_APPLIED);
@@ -97,6 +103,16 @@ export class Applier {
   clusterId(): bigint {
     const v = this.backend.get(Table.Meta, META_CLUSTER);
     return v ? v.readBigUInt64BE(0) : 0n;
+  }
+
+  /** Records an applied index at bootstrap (the initial snapshot point); must run inside a backend batch. */
+  recordApplied(index: number, term: number): void {
+    const v = Buffer.allocUnsafe(16);
+    v.writeBigUInt64BE(BigInt(index), 0);
+    v.writeBigUInt64BE(BigInt(term), 8);
+    this.backend.put(Table.Meta, META_APPLIED, v);
+    this._appliedIndex = index;
+    this._appliedTerm = term;
   }
 
   /** Records the cluster id at bootstrap; must run inside a backend batch. */
@@ -129,7 +145,8 @@ export class Applier {
           throw new Error(`apply: entry ${e.index} does not follow applied index ${this._appliedIndex}`);
         }
         if (e.type === 1) {
-          this.confChange(e);
+          const r = this.confChange(e);
+          if (r) results.push(r);
         } else if (e.data.length > 0) {
           const r = this.applyRequest(e);
           if (r) results.push(r);
@@ -231,6 +248,11 @@ export class Applier {
     if (req.leaseCheckpoint) {
       for (const c of req.leaseCheckpoint.checkpoints) this.lessor.checkpoint(c.ID, c.remainingTTL);
       return { header: this.header() };
+    }
+    if (req.memberAttributes) {
+      const a = req.memberAttributes;
+      this.memberAttributes?.(a.memberId, a.name, a.clientUrls);
+      return {};
     }
     if (req.clusterMeta) {
       if (!this.backend.get(Table.Meta, META_CLUSTER)) this.recordClusterId(req.clusterMeta.clusterId);

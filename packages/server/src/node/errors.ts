@@ -1,3 +1,5 @@
+import type { EtcdErrorName } from '@latchkey/proto';
+
 /** Errors raised by the node layer (proposals, reads, cluster state). api/errors.ts maps them to the wire. */
 
 export class NodeError extends Error {
@@ -40,6 +42,14 @@ export class CanceledError extends NodeError {
   constructor() {
     super('node: request canceled');
     this.name = 'CanceledError';
+  }
+}
+
+/** A membership request etcd refuses with a specific error (named after its entry in the wire catalog). */
+export class MembershipError extends NodeError {
+  constructor(readonly etcd: EtcdErrorName) {
+    super(`node: membership: ${etcd}`);
+    this.name = 'MembershipError';
   }
 }
 

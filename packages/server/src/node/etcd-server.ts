@@ -15,14 +15,17 @@ import {
   type RangeResponse,
   type TxnRequest,
   type TxnResponse,
+  type LeaseTimeToLiveRequest,
+  type LeaseTimeToLiveResponse,
 } from '@latchkey/proto';
+import { ConfChangeKind, computeMemberId } from './membership.js';
 import type { Backend } from '../backend/backend.js';
 import type { Applier, ApplyResult } from '../apply/applier.js';
 import { executeRange, executeTxn, isTxnReadOnly } from '../apply/kv.js';
 import type { Lessor } from '../lease/lessor.js';
 import type { KVStore } from '../mvcc/store.js';
 import type { Clock } from './clock.js';
-import { NoLeaderError, RequestTooLargeError, StoppedError, TimeoutError } from './errors.js';
+import { MembershipError, NoLeaderError, RequestTooLargeError, StoppedError, TimeoutError } from './errors.js';
 import type { Membership, MemberInfo } from './membership.js';
 import { ReadIndexBatcher } from './read-index.js';
 import type { RaftNode } from './raft-node.js';
@@ -61,6 +64,19 @@ export interface MemberState {
   readonly auth: AuthGuard;
 }
 
+/** What the server needs from the Raft node and the transport to change membership and reach the leader. */
+export interface ClusterControl {
+  /** Proposes a membership change; throws (like a dropped proposal) when Raft cannot take it now. */
+  proposeConfChange(cc: { type: number; nodeId: bigint; context: Uint8Array }): void;
+  transferLeader(to: bigint): void;
+  /** On the leader: how far a member's log matches the leader's (undefined elsewhere or if unknown). */
+  matchIndex(id: bigint): number | undefined;
+  forwardLeaseRenew(leader: bigint, id: bigint): Promise<bigint>;
+  forwardLeaseTimeToLive(leader: bigint, req: Init<LeaseTimeToLiveRequest>): Promise<LeaseTimeToLiveResponse>;
+  /** The cluster token member ids are derived from. */
+  readonly clusterToken: string;
+}
+
 /** A member's identity and the cluster's, as response headers carry them. */
 export interface Identity {
   memberId: bigint;
@@ -95,6 +111,7 @@ export class EtcdServer {
     readonly log: Logger,
     /** Election timeout in ms: how far deadlines are extended when this member becomes the lease primary. */
     private readonly electionMs: number,
+    private readonly cluster: ClusterControl,
   ) {
     this.ids = new RequestIds(identity.memberId);
     this.reads = new ReadIndexBatcher((ctx) => this.node.readIndex(ctx), () => this.applier.appliedIndex, () => clock.now());
@@ -249,16 +266,128 @@ export class EtcdServer {
     await this.propose({ leaseRevoke: { ID: id } }, ai);
   }
 
-  /** Renews a lease; returns the TTL (0n for an unknown lease). Must run on the leader. */
+  /** Renews a lease (a keep-alive); returns the TTL (0n for an unknown lease). Forwarded to the leader. */
   async leaseRenew(id: bigint): Promise<bigint> {
-    if (!this.isLeader) throw new NoLeaderError();
-    return this.lessor.renew(id);
+    if (this.isLeader) return this.lessor.renew(id);
+    if (this._leader === 0n) throw new NoLeaderError();
+    try {
+      return await this.cluster.forwardLeaseRenew(this._leader, id);
+    } catch (err) {
+      throw new NoLeaderError({ cause: err });
+    }
+  }
+
+  /** A lease's remaining and granted TTL (remaining time is known to the leader only). */
+  async leaseTimeToLive(req: LeaseTimeToLiveRequest): Promise<Init<LeaseTimeToLiveResponse>> {
+    if (!this.isLeader) {
+      if (this._leader === 0n) throw new NoLeaderError();
+      try {
+        return await this.cluster.forwardLeaseTimeToLive(this._leader, req);
+      } catch (err) {
+        throw new NoLeaderError({ cause: err });
+      }
+    }
+    await this.linearizableRead();
+    const lease = this.lessor.lookup(req.ID);
+    if (!lease) return { ID: req.ID, TTL: -1n };
+    return {
+      ID: req.ID,
+      TTL: this.lessor.remaining(lease),
+      grantedTTL: lease.ttl,
+      keys: req.keys ? [...lease.keys].map((k) => Buffer.from(k, 'latin1')) : [],
+    };
   }
 
   // ------------------------------------------------------------------------------ cluster
 
   memberList(): MemberInfo[] {
     return this.members.list();
+  }
+
+  /** Adds a member (voter or learner) through the log; resolves with it and the membership after the change. */
+  async memberAdd(peerURLs: string[], isLearner: boolean): Promise<{ member: MemberInfo; members: MemberInfo[] }> {
+    checkPeerURLs(peerURLs);
+    const current = this.members.list();
+    if (current.some((m) => m.peerURLs.some((u) => peerURLs.includes(u)))) throw new MembershipError('PeerURLExist');
+    const id = computeMemberId(peerURLs, this.cluster.clusterToken, Math.floor(Date.now() / 1000));
+    if (current.some((m) => m.id === id)) throw new MembershipError('MemberExist');
+    const member: MemberInfo = { id, name: '', peerURLs, clientURLs: [], isLearner };
+    const members = await this.proposeMemberChange({ type: isLearner ? ConfChangeKind.AddLearnerNode : ConfChangeKind.AddNode, nodeId: id }, member);
+    return { member, members };
+  }
+
+  async memberRemove(id: bigint): Promise<MemberInfo[]> {
+    const m = this.members.get(id);
+    if (!m) throw new MembershipError('MemberNotFound');
+    return this.proposeMemberChange({ type: ConfChangeKind.RemoveNode, nodeId: id }, m);
+  }
+
+  async memberUpdate(id: bigint, peerURLs: string[]): Promise<MemberInfo[]> {
+    checkPeerURLs(peerURLs);
+    const m = this.members.get(id);
+    if (!m) throw new MembershipError('MemberNotFound');
+    if (this.members.list().some((x) => x.id !== id && x.peerURLs.some((u) => peerURLs.includes(u)))) throw new MembershipError('PeerURLExist');
+    return this.proposeMemberChange({ type: ConfChangeKind.UpdateNode, nodeId: id }, { ...m, peerURLs });
+  }
+
+  /** Promotes a learner to voter once it has caught up (at least 90% of the leader's log, as etcd requires). */
+  async memberPromote(id: bigint): Promise<MemberInfo[]> {
+    const m = this.members.get(id);
+    if (!m) throw new MembershipError('MemberNotFound');
+    if (!m.isLearner) throw new MembershipError('MemberNotLearner');
+    const match = this.cluster.matchIndex(id);
+    if (this.isLeader && (match === undefined || match < 0.9 * this.committedIndex)) throw new MembershipError('LearnerNotReady');
+    return this.proposeMemberChange({ type: ConfChangeKind.AddNode, nodeId: id }, { ...m, isLearner: false });
+  }
+
+  /** Transfers leadership (leader only) and waits until the target leads. */
+  async moveLeader(target: bigint): Promise<void> {
+    if (!this.isLeader) throw new MembershipError('NotLeader');
+    const m = this.members.get(target);
+    if (!m || m.isLearner) throw new MembershipError('BadLeaderTransferee');
+    if (target === this.identity.memberId) return;
+    this.cluster.transferLeader(target);
+    const deadline = this.clock.now() + this.limits.requestTimeoutMs;
+    while (this._leader !== target) {
+      if (this.clock.now() > deadline) throw new TimeoutError('leader transfer');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  /** Proposes a membership change and waits for it to be applied, retrying while Raft has another in flight. */
+  private async proposeMemberChange(cc: { type: number; nodeId: bigint }, member: MemberInfo): Promise<MemberInfo[]> {
+    if (this.stopped) throw new StoppedError();
+    const requestId = this.ids.id();
+    const context = internalpb.ConfChangeContext.encode({
+      requestId,
+      member: { id: member.id, name: member.name, peerUrls: member.peerURLs, clientUrls: member.clientURLs, isLearner: member.isLearner },
+    });
+    const deadline = this.clock.now() + this.limits.requestTimeoutMs;
+    const done = this.wait.register(requestId, deadline);
+    for (;;) {
+      try {
+        this.cluster.proposeConfChange({ ...cc, context });
+        break;
+      } catch (err) {
+        if (this.clock.now() > deadline) {
+          this.wait.fail(requestId, new NoLeaderError({ cause: err }));
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    const result = await done;
+    if (result.error) throw result.error;
+    return (result.response as { members: MemberInfo[] }).members;
+  }
+
+  /** Publishes this member's name and client URLs through the log once, so every member lists them. */
+  publishAttributes(name: string, clientURLs: string[]): void {
+    const me = this.members.get(this.identity.memberId);
+    if (me && me.name === name && me.clientURLs.join(',') === clientURLs.join(',')) return;
+    this.propose({ memberAttributes: { memberId: this.identity.memberId, name, clientUrls: clientURLs }, system: true }).catch((err: unknown) =>
+      this.log.debug(`publishing member attributes: ${String(err)}`),
+    );
   }
 
   // ------------------------------------------------------------------------------ plumbing
@@ -326,6 +455,19 @@ export class EtcdServer {
     this.propose({ leaseCheckpoint: { checkpoints: cps.map((c) => ({ ID: c.id, remainingTTL: c.remainingTTL })) }, system: true }).catch(
       (err: unknown) => this.log.debug(`lease checkpoint: ${String(err)}`),
     );
+  }
+}
+
+function checkPeerURLs(urls: string[]): void {
+  if (urls.length === 0) throw new MembershipError('MemberBadURLs');
+  for (const u of urls) {
+    let url: URL;
+    try {
+      url = new URL(u);
+    } catch {
+      throw new MembershipError('MemberBadURLs');
+    }
+    if ((url.protocol !== 'http:' && url.protocol !== 'https:') || !url.port) throw new MembershipError('MemberBadURLs');
   }
 }
 

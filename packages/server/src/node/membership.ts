@@ -66,3 +66,51 @@ function idKey(id: bigint): Buffer {
   k.writeBigUInt64BE(id);
   return k;
 }
+
+/**
+ * Applies a membership-change entry to the replicated table (inside the apply batch), mirroring what the entry
+ * does to Raft's configuration: add (voter or learner), promote, remove, or update a member's peer URLs. Returns
+ * the waiting request's id (0n for none) with the table after the change.
+ */
+export function applyMemberChange(
+  members: Membership,
+  cc: { type: number; nodeId: bigint; context: Uint8Array },
+): { requestId: bigint; members: MemberInfo[] } {
+  let requestId = 0n;
+  let record: internalpb.MemberRecord | undefined;
+  if (cc.context.length > 0) {
+    try {
+      const ctx = internalpb.ConfChangeContext.decode(cc.context);
+      requestId = ctx.requestId;
+      record = ctx.member;
+    } catch {
+      // A foreign or empty context: the change still applies to Raft; the table keeps what it has.
+    }
+  }
+  const existing = members.get(cc.nodeId);
+  switch (cc.type) {
+    case ConfChangeKind.AddNode:
+      if (existing) members.put({ ...existing, isLearner: false });
+      else if (record) members.put({ id: cc.nodeId, name: record.name, peerURLs: record.peerUrls, clientURLs: record.clientUrls, isLearner: false });
+      break;
+    case ConfChangeKind.AddLearnerNode:
+      if (existing) members.put({ ...existing, isLearner: true });
+      else if (record) members.put({ id: cc.nodeId, name: record.name, peerURLs: record.peerUrls, clientURLs: record.clientUrls, isLearner: true });
+      break;
+    case ConfChangeKind.RemoveNode:
+      members.remove(cc.nodeId);
+      break;
+    case ConfChangeKind.UpdateNode:
+      if (existing && record) members.put({ ...existing, peerURLs: record.peerUrls });
+      break;
+  }
+  return { requestId, members: members.list() };
+}
+
+/** Raft's ConfChangeType numbering (kept here so the membership table does not depend on the Raft core). */
+export enum ConfChangeKind {
+  AddNode = 0,
+  RemoveNode = 1,
+  UpdateNode = 2,
+  AddLearnerNode = 3,
+}

@@ -57,6 +57,11 @@ export class RaftNode<M extends CoreMessage = CoreMessage> {
   private scheduled = false;
   private stopped = false;
   private ticker: NodeJS.Timeout | undefined;
+  /**
+   * Set by the server from soft state. A leader sends its messages before its own fsync (the Raft thesis,
+   * §10.2.1: its append only counts toward commit once durable, so followers may persist in parallel).
+   */
+  isLeader = false;
 
   constructor(
     readonly core: RaftCore<M>,
@@ -153,6 +158,13 @@ export class RaftNode<M extends CoreMessage = CoreMessage> {
       await fp.hit('raftAfterApply');
     }
 
+    const early = this.isLeader && rd.messages.length > 0;
+    if (early) {
+      await fp.hit('raftBeforeSend');
+      this.handlers.send(rd.messages);
+      await fp.hit('raftAfterSend');
+    }
+
     await fp.hit('raftBeforeSave');
     await this.wal.save(rd.hardState, rd.entries, rd.mustSync);
     if (rd.hardState) {
@@ -162,7 +174,7 @@ export class RaftNode<M extends CoreMessage = CoreMessage> {
     if (rd.entries.length > 0) this.log.append(rd.entries);
     await fp.hit('raftAfterSave');
 
-    if (rd.messages.length > 0) {
+    if (!early && rd.messages.length > 0) {
       await fp.hit('raftBeforeSend');
       this.handlers.send(rd.messages);
       await fp.hit('raftAfterSend');

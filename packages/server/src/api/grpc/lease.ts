@@ -23,16 +23,7 @@ export function leaseService(s: EtcdServer): ServiceImpl<typeof LeaseService> {
     },
     async LeaseTimeToLive(req, ctx) {
       s.auth.identify(ctx.metadata);
-      await s.linearizableRead();
-      const lease = s.lessor.lookup(req.ID);
-      if (!lease) return { header: header(s), ID: req.ID, TTL: -1n };
-      return {
-        header: header(s),
-        ID: req.ID,
-        TTL: s.lessor.remaining(lease),
-        grantedTTL: lease.ttl,
-        keys: req.keys ? [...lease.keys].map(keyBytes) : [],
-      };
+      return { ...(await s.leaseTimeToLive(req)), header: header(s) };
     },
     async LeaseLeases(_req, ctx) {
       s.auth.identify(ctx.metadata);

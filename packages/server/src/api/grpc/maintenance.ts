@@ -65,10 +65,7 @@ export function maintenanceService(s: EtcdServer, snapshot: ServiceImpl<typeof M
     Snapshot: snapshot,
     async MoveLeader(req, ctx) {
       s.auth.requireAdmin(s.auth.identify(ctx.metadata));
-      if (req.targetID !== s.identity.memberId && !s.memberList().some((m) => m.id === req.targetID)) {
-        throw new WireStatusError(EtcdError.BadLeaderTransferee);
-      }
-      if (!s.isLeader) throw new WireStatusError(EtcdError.NotLeader);
+      await s.moveLeader(req.targetID);
       return { header: header(s) };
     },
     async Downgrade() {
