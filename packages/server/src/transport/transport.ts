@@ -115,8 +115,13 @@ export class PeerTransport {
     return this.peers.has(id);
   }
 
-  /** Queues messages for their destinations; never blocks. */
+  /**
+   * Queues messages for their destinations and writes each peer's share at once, as one batch: the driver calls
+   * this once per Ready, so batching already happened upstream and waiting another turn would only add latency.
+   * Never blocks: a peer whose stream is backed up keeps its messages queued (bounded).
+   */
   send(msgs: readonly CoreMessage[]): void {
+    const touched = new Set<PeerConnection>();
     for (const m of msgs) {
       const p = this.peers.get(m.to);
       if (!p) {
@@ -124,8 +129,9 @@ export class PeerTransport {
         continue;
       }
       if (this.opts.isSnapshot(m)) p.sendSnapshot(m);
-      else p.enqueue(m);
+      else if (p.enqueue(m)) touched.add(p);
     }
+    for (const p of touched) p.flushNow();
   }
 
   forwardLeaseRenew(to: bigint, req: Init<LeaseKeepAliveRequest>, deadlineMs: number): Promise<LeaseKeepAliveResponse> {
@@ -257,18 +263,25 @@ class PeerConnection {
     this.client = new grpc.Client(target, creds, PEER_CHANNEL_OPTIONS);
   }
 
-  enqueue(m: CoreMessage): void {
-    if (this.closed) return;
+  /** Queues a message; false if it was dropped (closed, or the queue is full). */
+  enqueue(m: CoreMessage): boolean {
+    if (this.closed) return false;
     if (this.queue.length >= this.queueLimit) {
       // A slow peer must not make the leader buffer without bound: drop, and let Raft slow down for it.
       if (!this.droppedReported) {
         this.droppedReported = true;
         this.handlers.onUnreachable(this.id);
       }
-      return;
+      return false;
     }
     this.queue.push(m);
-    this.scheduleFlush();
+    return true;
+  }
+
+  /** Writes what is queued now (unless the stream is backed up or reconnecting: then it goes when it can). */
+  flushNow(): void {
+    if (this.blocked || this.reconnectTimer) return;
+    this.flush();
   }
 
   private scheduleFlush(): void {
