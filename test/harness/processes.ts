@@ -64,6 +64,12 @@ export interface MemberOptions {
   readyTimeoutMs?: number;
   /** Parent directory for the member's temp dir (default `os.tmpdir()`). */
   tmpRoot?: string;
+  /** For cluster members: `--initial-cluster` (default: this member alone) and `--initial-cluster-state`. */
+  initialCluster?: string;
+  initialClusterState?: 'new' | 'existing';
+  /** For cluster members: ports chosen by the caller (default: fresh free ports). */
+  clientPort?: number;
+  peerPort?: number;
 }
 
 /** Thrown when a member does not become healthy; carries the tail of its log. */
@@ -139,7 +145,9 @@ export class Member {
       '--advertise-client-urls', this.clientUrl,
       '--listen-peer-urls', this.peerUrl,
       '--initial-advertise-peer-urls', this.peerUrl,
-      '--initial-cluster', `${this.name}=${this.peerUrl}`,
+      '--initial-cluster', options.initialCluster ?? `${this.name}=${this.peerUrl}`,
+      '--initial-cluster-state', options.initialClusterState ?? 'new',
+      '--initial-cluster-token', 'latchkey-test',
       ...(options.extraArgs ?? []),
     ];
   }
@@ -169,6 +177,17 @@ export class Member {
     throw lastError;
   }
 
+  /**
+   * Creates a member without starting it (for clusters, whose members can only become healthy together); call
+   * `launch(false)` on each, then `waitHealthy()`.
+   */
+  static prepare(options: MemberOptions): Member {
+    const tmpRoot = options.tmpRoot ?? os.tmpdir();
+    const dir = fs.mkdtempSync(path.join(tmpRoot, `latchkey-test-${options.kind}-`));
+    if (options.clientPort === undefined || options.peerPort === undefined) throw new Error('prepare: ports are required');
+    return new Member(options, dir, options.clientPort, options.peerPort);
+  }
+
   /** PID of the current process, or undefined when it is not running. */
   get pid(): number | undefined {
     return this.running ? this.child?.pid : undefined;
@@ -179,7 +198,7 @@ export class Member {
   }
 
   /** Spawns the process (it must not be running) and, unless `wait` is false, waits until it answers `endpoint health`. */
-  private async launch(wait = true): Promise<void> {
+  async launch(wait = true): Promise<void> {
     if (this.running) throw new Error(`member ${this.endpoint} is already running (pid ${this.pid})`);
     installExitHandler();
     const { command, args } = memberCommand(this.kind);

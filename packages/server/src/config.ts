@@ -29,6 +29,8 @@ export interface Config {
   maxRequestBytes: number;
   maxTxnOps: number;
   snapshotCount: number;
+  /** Entries kept in the Raft log behind a snapshot for slow followers (etcd's --experimental-snapshot-catchup-entries). */
+  snapshotCatchupEntries: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** Client TLS (https:// client URLs): PEM contents. */
   clientTls: TlsFiles | undefined;
@@ -75,6 +77,7 @@ export const FLAGS: Record<string, FlagSpec> = {
   'max-request-bytes': { type: 'string', default: '1572864', help: 'Maximum client request size in bytes the server will accept.' },
   'max-txn-ops': { type: 'string', default: '128', help: 'Maximum number of operations permitted in a transaction.' },
   'snapshot-count': { type: 'string', default: '100000', help: 'Number of committed transactions to trigger a snapshot of the log.' },
+  'experimental-snapshot-catchup-entries': { type: 'string', default: '5000', help: 'Number of entries kept in the log after a snapshot, for slow followers to catch up without a snapshot.' },
   'log-level': { type: 'string', default: 'info', help: 'Configures log level. Only supports debug, info, warn, error.' },
   'cert-file': { type: 'string', help: 'Path to the client server TLS cert file.' },
   'key-file': { type: 'string', help: 'Path to the client server TLS key file.' },
@@ -232,6 +235,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       maxRequestBytes: int('max-request-bytes', 1),
       maxTxnOps: int('max-txn-ops', 1),
       snapshotCount: int('snapshot-count', 1),
+      snapshotCatchupEntries: int('experimental-snapshot-catchup-entries'),
       logLevel: level as Config['logLevel'],
       clientTls,
       peerTls,

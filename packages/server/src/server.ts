@@ -1,4 +1,4 @@
-import { mkdirSync, promises as fsp } from 'node:fs';
+import { existsSync, mkdirSync, promises as fsp, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { join } from 'node:path';
@@ -78,8 +78,6 @@ export interface StartOptions {
   random?: () => number;
 }
 
-/** Entries kept in the in-memory Raft log behind a snapshot, so slow followers catch up without a snapshot. */
-const CATCH_UP_ENTRIES = 5000;
 
 function grpcLabels(m: { path: string; requestStream: boolean; responseStream: boolean }): { grpc_type: string; grpc_service: string; grpc_method: string } {
   const [, service = '', method = ''] = m.path.split('/');
@@ -102,7 +100,10 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
   const failpoints = opts.failpoints ?? new Failpoints();
   const memberDir = join(config.dataDir, 'member');
   const walDir = join(memberDir, 'wal');
-  const dbDir = join(memberDir, 'db');
+  // The backend lives in member/<name>, where member/db.current names it ('db' unless a snapshot from the leader
+  // replaced it: a new directory is filled and opened before the switch, so the state is never half-swapped).
+  const pointer = join(memberDir, 'db.current');
+  let dbDir = join(memberDir, existsSync(pointer) ? readFileSync(pointer, 'utf8').trim() : 'db');
   mkdirSync(dbDir, { recursive: true });
   const metrics = new Metrics();
   const token = config.initialClusterToken;
@@ -153,8 +154,8 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
   const tokens = new SimpleTokens(clock);
   let hub: WatchHub | undefined;
   let removedSelf = false;
-  const openState = (): MemberState => {
-    const backend = new LmdbBackend(dbDir);
+  const openState = (dir: string): MemberState => {
+    const backend = new LmdbBackend(dir);
     const members = new Membership(backend);
     let applier: Applier | undefined;
     const lessor = new Lessor(backend, clock, minTTL, () => applier!.deleteKeys);
@@ -182,7 +183,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     );
     return { backend, store, lessor, applier, members, auth };
   };
-  const state = openState();
+  const state = openState(dbDir);
   hub = new WatchHub(state.store);
 
   const conf = { voters: [] as bigint[], learners: [] as bigint[] };
@@ -282,6 +283,13 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
         clusterId,
         members: server!.memberList().map((m) => ({ id: m.id, name: m.name, peerUrls: m.peerURLs, clientUrls: m.clientURLs, isLearner: m.isLearner })),
       }),
+      isRemoved: (id) => server !== undefined && server.members.isRemoved(id),
+      onRemovedFromCluster: () => {
+        if (!removedSelf) {
+          removedSelf = true;
+          onRemoved();
+        }
+      },
       onPeerDown: (peer) => {
         // The leader's process went away (its connection broke): forget it so that a pre-vote can succeed at
         // once instead of after an election timeout; pre-vote keeps this safe if the leader is in fact alive.
@@ -328,7 +336,15 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
             else transport.removePeer(cc.nodeId);
           }
         }
-        if (entries.some((e) => e.type === EntryType.ConfChange)) syncPeers();
+        if (entries.some((e) => e.type === EntryType.ConfChange)) {
+          syncPeers();
+          // Refresh the log's snapshot point to this configuration: a member that needs a snapshot (a new one, or
+          // one far behind) must get a configuration that contains it. The data is the backend, copied when sent.
+          const last = entries[entries.length - 1]!.index;
+          if (last > storage.snapshot().metadata.index && last <= storage.lastIndex()) {
+            storage.createSnapshot(last, { voters: conf.voters, learners: conf.learners }, new Uint8Array(0));
+          }
+        }
         server!.onApplied(results);
         if (removedSelf) onRemoved();
       },
@@ -337,13 +353,27 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
         pendingSnapshots.delete(snap.metadata.index);
         if (!file) throw new Error(`raft: no snapshot data received for index ${snap.metadata.index}`);
         await failpoints.hit('raftBeforeApplySnapshot');
-        const old = server!.backend;
-        await old.close();
-        await fsp.rename(file, join(dbDir, 'data.mdb'));
-        await fsp.rm(join(dbDir, 'lock.mdb'), { force: true });
-        const next = openState();
-        server!.replaceState(next);
+        // Fill and open the new backend beside the old one, then switch in one synchronous step: requests and
+        // timers never see a closed backend. The pointer file makes the switch durable.
+        const name = `db-${Date.now().toString(36)}`;
+        const nextDir = join(memberDir, name);
+        await fsp.mkdir(nextDir, { recursive: true });
+        await fsp.rename(file, join(nextDir, 'data.mdb'));
+        const fh = await fsp.open(join(nextDir, 'data.mdb'), 'r+');
+        await fh.sync();
+        await fh.close();
+        const next = openState(nextDir);
+        const old = server!.replaceState(next);
         hub!.rebind(next.store);
+        const oldDir = dbDir;
+        dbDir = nextDir;
+        await fsp.writeFile(`${pointer}.tmp`, name);
+        const ph = await fsp.open(`${pointer}.tmp`, 'r+');
+        await ph.sync();
+        await ph.close();
+        await fsp.rename(`${pointer}.tmp`, pointer);
+        await old.backend.close();
+        await fsp.rm(oldDir, { recursive: true, force: true });
         conf.voters = snap.metadata.confState.voters;
         conf.learners = snap.metadata.confState.learners;
         syncPeers();
@@ -397,7 +427,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     async (index, term) => {
       await srv.backend.sync();
       // The Raft log keeps some entries behind the snapshot for followers that are only a little behind.
-      const compactTo = index - CATCH_UP_ENTRIES;
+      const compactTo = index - config.snapshotCatchupEntries;
       if (compactTo > storage.firstIndex()) {
         storage.createSnapshot(compactTo, { voters: conf.voters, learners: conf.learners }, new Uint8Array(0));
         storage.compact(compactTo);

@@ -55,10 +55,20 @@ export class Membership {
     );
   }
 
-  /** Removes a member record; must run inside a backend batch. */
+  /** Removes a member record and remembers the id as removed for good; must run inside a backend batch. */
   remove(id: bigint): void {
     this.backend.del(Table.Members, idKey(id));
+    this.backend.put(Table.Meta, removedKey(id), Buffer.of(1));
   }
+
+  /** Whether `id` was a member and has been removed (such a member must stop, as etcd's removed members do). */
+  isRemoved(id: bigint): boolean {
+    return this.backend.get(Table.Meta, removedKey(id)) !== undefined;
+  }
+}
+
+function removedKey(id: bigint): Buffer {
+  return Buffer.from(`removed/${id.toString(16)}`);
 }
 
 function idKey(id: bigint): Buffer {

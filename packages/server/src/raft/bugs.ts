@@ -15,7 +15,6 @@ export const BUG_NAMES = [
   'removed-leader-keeps-leading',
   'vote-ignores-log',
   'accept-stale-term-append',
-  'commit-beyond-match',
 ] as const;
 
 export type BugName = (typeof BUG_NAMES)[number];
@@ -35,9 +34,7 @@ export const BUG_DESCRIPTIONS: Readonly<Record<BugName, string>> = {
   'removed-leader-keeps-leading':
     'a leader that applies its own removal keeps leading (StepDownOnRemoval ignored): it heartbeats the cluster but drops every proposal, so nothing commits',
   'vote-ignores-log': "a node grants votes without checking that the candidate's log is at least as up to date as its own",
-  'accept-stale-term-append': 'a follower appends entries from a MsgApp of an older term, so a deposed leader overwrites the log',
-  'commit-beyond-match':
-    "a follower takes the leader's commit index without capping it at the last entry the append matched, committing stale entries it holds beyond that point",
+  'accept-stale-term-append': 'a node appends entries from a MsgApp of an older term, so a deposed leader overwrites the log',
 };
 
 /** Whether `name` is a known bug name. */

@@ -32,7 +32,11 @@ export interface Config {
   heartbeatTick: number;
   /** The node's log and persistent state. The core reads it; the driver writes it. */
   storage: Storage;
-  /** Index of the last entry already applied to the state machine (on restart). Default 0. */
+  /**
+   * Index of the last entry already applied to the state machine (on restart). Default 0. Must be at least the
+   * storage's snapshot index and at most its last index; if it is beyond the persisted commit index, the commit
+   * index is raised to it (an applied entry is committed).
+   */
   applied?: number;
   /**
    * Upper bound, in bytes (see `entrySize`), of the entries in one MsgApp. A single larger entry is still sent, so 0

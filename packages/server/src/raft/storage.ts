@@ -58,6 +58,18 @@ export class MemoryStorage implements Storage {
     return s;
   }
 
+  /**
+   * A copy that shares the (immutable) entries and snapshot but not the arrays: changing one storage does not
+   * change the other. Simulators use it to model what a disk holds at a crash.
+   */
+  clone(): MemoryStorage {
+    const c = new MemoryStorage();
+    c.hardState = { ...this.hardState };
+    c.snap = this.snap;
+    c.ents = this.ents.slice();
+    return c;
+  }
+
   initialState(): { hardState: HardState; confState: ConfState } {
     return { hardState: { ...this.hardState }, confState: this.snap.metadata.confState };
   }
@@ -117,7 +129,9 @@ export class MemoryStorage implements Storage {
 
   /**
    * Discards entries up to and including `compactIndex` (their term stays answerable for the last one). The
-   * application must not compact past its applied index. Throws `CompactedError` if already compacted that far.
+   * application must not compact past its applied index, and must first take a snapshot covering `compactIndex`
+   * (`createSnapshot`): a follower that needs the discarded entries is sent `snapshot()` instead. Throws
+   * `CompactedError` if already compacted that far.
    */
   compact(compactIndex: number): void {
     const offset = this.ents[0]!.index;

@@ -34,7 +34,14 @@ export interface TransportHandlers {
   members(): Promise<Init<raftpb.MembersResponse>>;
   /** The connection to a peer broke (connection refused or reset): a hint that the peer process may be gone. */
   onPeerDown?(peer: bigint): void;
+  /** Whether a member id has been removed from the cluster (its messages are refused, which stops it). */
+  isRemoved?(id: bigint): boolean;
+  /** A peer told us we were removed from the cluster. */
+  onRemovedFromCluster?(): void;
 }
+
+/** What a member answers to a removed member's stream; the removed member stops when it sees it. */
+export const REMOVED_MESSAGE = 'etcdserver: the member has been permanently removed from the cluster';
 
 export interface TransportOptions {
   memberId: bigint;
@@ -164,6 +171,12 @@ export class PeerTransport {
             log.warn('rejected peer stream from another cluster', { clusterId: batch.clusterId.toString(16) });
             done = true;
             cb({ code: grpc.status.FAILED_PRECONDITION, details: 'etcdserver: cluster ID mismatch' });
+            return;
+          }
+          const from = batch.messages[0]?.from;
+          if (from !== undefined && h.isRemoved?.(from)) {
+            done = true;
+            cb({ code: grpc.status.FAILED_PRECONDITION, details: REMOVED_MESSAGE });
             return;
           }
           h.onMessages(batch.messages.map(messageFromProto));
@@ -320,7 +333,10 @@ class PeerConnection {
       (b) => m.responseType.decode(b),
       new grpc.Metadata(),
       {},
-      () => this.broken(stream),
+      (err) => {
+        if (err?.details === REMOVED_MESSAGE) this.handlers.onRemovedFromCluster?.();
+        this.broken(stream);
+      },
     );
     stream.on('error', () => this.broken(stream));
     this.stream = stream;

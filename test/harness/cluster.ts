@@ -1,0 +1,136 @@
+/**
+ * A cluster of real member processes (etcd or latchkey) on loopback, formed with etcd's flags:
+ *
+ * ```ts
+ * const c = await Cluster.start({ kind: 'latchkey', size: 3 });
+ * c.endpoints;                  // '127.0.0.1:a,127.0.0.1:b,127.0.0.1:c' for etcdctl --endpoints
+ * const l = await c.leader();   // the member that reports itself leader
+ * await l.kill('SIGKILL');
+ * const m4 = await c.add();     // `member add` through the cluster, then start it with --initial-cluster-state existing
+ * await c.dispose();
+ * ```
+ */
+import { etcdctl } from './etcdctl.js';
+import { freePorts } from './ports.js';
+import { Member, type MemberKind } from './processes.js';
+
+export interface ClusterOptions {
+  kind: MemberKind;
+  size: number;
+  /** Flags for every member (for example `['--snapshot-count', '50']`). */
+  extraArgs?: readonly string[];
+  env?: Record<string, string>;
+}
+
+export interface EndpointStatus {
+  endpoint: string;
+  memberId: bigint;
+  leader: bigint;
+  raftTerm: bigint;
+  raftIndex: bigint;
+  revision: bigint;
+}
+
+export class Cluster {
+  private constructor(
+    readonly options: ClusterOptions,
+    readonly members: Member[],
+  ) {}
+
+  static async start(options: ClusterOptions): Promise<Cluster> {
+    const ports = await freePorts(2 * options.size);
+    const names = Array.from({ length: options.size }, (_, i) => `m${i + 1}`);
+    const initialCluster = names.map((n, i) => `${n}=http://127.0.0.1:${ports[2 * i + 1]}`).join(',');
+    const members = names.map((name, i) =>
+      Member.prepare({
+        kind: options.kind,
+        name,
+        initialCluster,
+        clientPort: ports[2 * i]!,
+        peerPort: ports[2 * i + 1]!,
+        ...(options.extraArgs ? { extraArgs: options.extraArgs } : {}),
+        ...(options.env ? { env: options.env } : {}),
+      }),
+    );
+    const c = new Cluster(options, members);
+    try {
+      for (const m of members) await m.launch(false);
+      await Promise.all(members.map((m) => m.waitHealthy(30_000)));
+    } catch (err) {
+      await c.dispose({ keepFiles: true });
+      throw err;
+    }
+    return c;
+  }
+
+  /** Client endpoints of the members that are running, comma-separated. */
+  get endpoints(): string {
+    return this.members
+      .filter((m) => m.running)
+      .map((m) => m.endpoint)
+      .join(',');
+  }
+
+  /** `endpoint status -w json` of every running member (those that answer). */
+  async status(): Promise<EndpointStatus[]> {
+    const out: EndpointStatus[] = [];
+    for (const m of this.members.filter((x) => x.running)) {
+      const r = await etcdctl(m.endpoint, ['endpoint', 'status', '-w', 'json', '--command-timeout=1s'], { timeoutMs: 3000 });
+      if (r.code !== 0) continue;
+      const parsed = JSON.parse(r.stdout.replace(/:\s*(\d{16,})/g, ':"$1"')) as { Endpoint: string; Status: { header: { member_id: string; revision: string }; leader: string; raftTerm: string; raftIndex: string } }[];
+      for (const s of parsed) {
+        out.push({
+          endpoint: s.Endpoint,
+          memberId: BigInt(s.Status.header.member_id),
+          leader: BigInt(s.Status.leader),
+          raftTerm: BigInt(s.Status.raftTerm),
+          raftIndex: BigInt(s.Status.raftIndex),
+          revision: BigInt(s.Status.header.revision),
+        });
+      }
+    }
+    return out;
+  }
+
+  /** The running member that reports itself leader; waits up to `timeoutMs` for one. */
+  async leader(timeoutMs = 10_000): Promise<Member> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const st = await this.status();
+      const l = st.find((s) => s.leader === s.memberId && s.leader !== 0n);
+      if (l) return this.members.find((m) => m.endpoint === l.endpoint)!;
+      if (Date.now() > deadline) throw new Error('no leader');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /**
+   * Adds a member: `member add` through a running member (as a learner if asked), then starts it with
+   * `--initial-cluster-state existing`.
+   */
+  async add(options: { learner?: boolean } = {}): Promise<Member> {
+    const [clientPort, peerPort] = (await freePorts(2)) as [number, number];
+    const name = `m${this.members.length + 1}`;
+    const peerUrl = `http://127.0.0.1:${peerPort}`;
+    const r = await etcdctl(this.endpoints, ['member', 'add', name, `--peer-urls=${peerUrl}`, ...(options.learner ? ['--learner'] : [])]);
+    if (r.code !== 0) throw new Error(`member add failed: ${r.stderr}`);
+    const initial = /ETCD_INITIAL_CLUSTER="([^"]+)"/.exec(r.stdout)?.[1];
+    if (!initial) throw new Error(`member add printed no ETCD_INITIAL_CLUSTER: ${r.stdout}`);
+    const m = Member.prepare({
+      kind: this.options.kind,
+      name,
+      initialCluster: initial,
+      initialClusterState: 'existing',
+      clientPort,
+      peerPort,
+      ...(this.options.extraArgs ? { extraArgs: this.options.extraArgs } : {}),
+    });
+    this.members.push(m);
+    await m.launch(!options.learner);
+    return m;
+  }
+
+  async dispose(options: { keepFiles?: boolean } = {}): Promise<void> {
+    await Promise.allSettled(this.members.map((m) => m.dispose(options)));
+  }
+}
