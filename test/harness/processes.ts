@@ -119,7 +119,7 @@ export class Member {
   readonly endpoint: string;
   /** The etcd flags, identical for both kinds. */
   readonly flags: readonly string[];
-  private readonly options: MemberOptions;
+  private options: MemberOptions;
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
   private starts = 0;
@@ -278,9 +278,15 @@ export class Member {
    * ports and data dir, and waits until it is healthy. With `waitHealthy: false` it returns right after spawning
    * (for example to kill it again while it is still recovering); call `waitHealthy()` later if needed.
    */
-  async restart(options: { graceMs?: number; waitHealthy?: boolean } = {}): Promise<void> {
+  async restart(options: { graceMs?: number; waitHealthy?: boolean; env?: Record<string, string> } = {}): Promise<void> {
     await this.stop(options.graceMs);
+    if (options.env) this.options.env = options.env;
     await this.launch(options.waitHealthy ?? true);
+  }
+
+  /** Resolves when the process exits (at once if it is not running). */
+  waitExit(): Promise<void> {
+    return this.exited;
   }
 
   /** SIGTERM, then SIGKILL if it has not exited after `graceMs` (default 5 s). Resolves once it has exited. */
