@@ -231,9 +231,10 @@ export class RawNode {
    *    is true whenever there are entries or a snapshot, or the term or vote changed: a vote or an append
    *    acknowledgement must never leave the node before what it promises is durable. A commit-index-only change
    *    needs no sync (it can be recomputed from the quorum).
-   * 2. **Send** `messages`. (A leader could send its appends in parallel with step 1, since its own acknowledgement
-   *    only counts after `advance`; followers' acknowledgements and votes must wait for step 1.) For each MsgSnap
-   *    sent, call `reportSnapshot` with the outcome.
+   * 2. **Send** `messages`. Acknowledgements and votes (MsgAppResp, MsgVoteResp, MsgPreVoteResp) must not leave
+   *    before step 1 is durable. The others may be sent in parallel with step 1: a leader's appends in particular
+   *    (Raft thesis §10.2.1), since its own acknowledgement only counts after `advance`. For each MsgSnap sent,
+   *    call `reportSnapshot` with the outcome.
    * 3. **Apply.** Install `snapshot` in the state machine, then apply `committedEntries` in order; for each
    *    `EntryType.ConfChange` entry, call `applyConfChange`. Serve reads whose `ReadState.index` <= applied index.
    * 4. **Advance**: call `advance(rd)`. Only then may `ready()` be called again. Other calls (`step`, `tick`,
