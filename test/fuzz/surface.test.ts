@@ -155,8 +155,9 @@ function grpcCall(session: http2.ClientHttp2Session, path: string, body: Buffer,
     const req = session.request({ ':method': 'POST', ':path': path, 'content-type': contentType, te: 'trailers' });
     let status: string | undefined;
     // A bidirectional stream (Watch, LeaseKeepAlive) legitimately stays open, silent, while it has nothing to
-    // say: after half a second that counts as an answer. Every other call must end with a status.
-    const bidi = path.endsWith('/Watch') || path.endsWith('/LeaseKeepAlive');
+    // say, and so do the calls that wait by design (Lock and Campaign until their turn, Observe until there is a
+    // leader): after half a second that counts as an answer. Every other call must end with a status.
+    const bidi = path.endsWith('/Watch') || path.endsWith('/LeaseKeepAlive') || BLOCKING.some((m) => m.path === path);
     const timer = setTimeout(
       () => {
         req.close();
@@ -187,13 +188,21 @@ function grpcCall(session: http2.ClientHttp2Session, path: string, body: Buffer,
   });
 }
 
-async function gatewayCall(base: string, path: string, method: string, body: string): Promise<number> {
+/** Calls that wait by design (etcd's too) and may stay silent: Lock, Campaign, Observe. */
+const BLOCKING: readonly MethodDesc[] = [LockService.Lock, ElectionService.Campaign, ElectionService.Observe];
+const BLOCKING_ROUTES = ['/v3/lock/lock', '/v3/election/campaign', '/v3/election/observe'];
+
+async function gatewayCall(base: string, path: string, method: string, body: string): Promise<number | 'open'> {
   const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), 5000);
+  const blocking = method === 'POST' && BLOCKING_ROUTES.some((r) => path === r || path === r.replace('/v3/', '/v3beta/'));
+  const timer = setTimeout(() => ac.abort(), blocking ? 500 : 5000);
   try {
     const res = await fetch(base + path, method === 'GET' ? { method, signal: ac.signal } : { method, body, signal: ac.signal });
     await res.text();
     return res.status;
+  } catch (err) {
+    if (blocking && ac.signal.aborted) return 'open';
+    throw err;
   } finally {
     clearTimeout(timer);
   }

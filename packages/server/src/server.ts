@@ -5,9 +5,11 @@ import { join } from 'node:path';
 import {
   AuthService,
   ClusterService,
+  ElectionService,
   HealthService,
   KVService,
   LeaseService,
+  LockService,
   MaintenanceService,
   WatchService,
   internalpb,
@@ -50,6 +52,8 @@ import { healthService } from './api/grpc/health.js';
 import { watchService } from './api/grpc/watch.js';
 import { snapshotHandler } from './api/grpc/snapshot.js';
 import { authService } from './api/grpc/auth.js';
+import { lockService } from './api/grpc/lock.js';
+import { electionService } from './api/grpc/election.js';
 import { Gateway, type GatewayRoute } from './api/http/gateway.js';
 import { GATEWAY_ROUTES } from './api/http/routes.js';
 import { WatchHub } from './watch/hub.js';
@@ -471,6 +475,8 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
   add(HealthService, healthService(srv));
   add(AuthService, authService(srv));
   add(WatchService, watchService(srv, hub, config.maxRequestBytes, opts.watchProgressIntervalMs ?? 10 * 60 * 1000));
+  add(LockService, lockService(srv, hub, config.maxTxnOps));
+  add(ElectionService, electionService(srv, hub, config.maxTxnOps));
 
   const plain = (req: IncomingMessage, res: ServerResponse): boolean => {
     if (req.method === 'GET' && req.url === '/health') {

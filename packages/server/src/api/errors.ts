@@ -12,6 +12,7 @@ import {
   TimeoutError,
   TooManyRequestsError,
 } from '../node/errors.js';
+import { RecipeError, type RecipeErrorKind } from '../recipes/errors.js';
 
 /** An error that already is a wire error (request validation, protocol rules): code + exact message. */
 export class WireStatusError extends Error {
@@ -42,5 +43,15 @@ export function toWireError(err: unknown): WireErrorSpec & { unexpected?: boolea
   if (err instanceof StoppedError) return EtcdError.Stopped;
   if (err instanceof TooManyRequestsError) return EtcdError.TooManyRequests;
   if (err instanceof CanceledError) return EtcdError.RequestCanceled;
+  if (err instanceof RecipeError) return RECIPE_ERRORS[err.kind];
   return { code: GrpcCode.INTERNAL, message: err instanceof Error ? err.message : String(err), unexpected: true };
 }
+
+/** The lock and election recipes' errors: what etcd's v3lock/v3election services return (Go errors: code Unknown). */
+const RECIPE_ERRORS: Record<RecipeErrorKind, WireErrorSpec> = {
+  ElectionNoLeader: EtcdError.ElectionNoLeader,
+  ElectionNotLeader: EtcdError.ElectionNotLeader,
+  ElectionMissingLeader: EtcdError.ElectionMissingLeader,
+  SessionExpired: { code: GrpcCode.UNKNOWN, message: 'mutex: session is expired' },
+  LostWatcher: { code: GrpcCode.UNKNOWN, message: 'lost watcher waiting for delete' },
+};
