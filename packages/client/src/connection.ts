@@ -1,0 +1,348 @@
+/**
+ * The connection layer: one grpc-js channel per endpoint, endpoint health and failover, call deadlines and
+ * cancellation, authentication tokens, and the retry policy.
+ *
+ * Retry contract (the point of this module):
+ *  - a request that provably never reached a server (the channel never became ready, or the server answered
+ *    with an error that means "not applied": no leader, invalid token, …) is sent again, on another endpoint when
+ *    the failure was the endpoint's;
+ *  - a request marked `idempotent` (reads, watches, keep-alives, deletes of our own keys, create-if-absent txns)
+ *    is also sent again after an ambiguous failure (connection lost mid-call);
+ *  - anything else that fails ambiguously is reported to the caller as is — a plain put or txn whose outcome is
+ *    unknown is never resent blindly.
+ * Retries stop at the call's deadline (`timeoutMs`) or when its `signal` aborts.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { Init, MethodDesc, RequestOf, ResponseOf } from '@latchkey/proto';
+import { AuthenticateRequest, AuthenticateResponse, AuthService, GrpcCode } from '@latchkey/proto';
+import pRetry from 'p-retry';
+import {
+  AbortError,
+  ClientClosedError,
+  DeadlineExceededError,
+  fromGrpcError,
+  LatchkeyError,
+  UnavailableError,
+} from './errors.js';
+
+export interface TlsOptions {
+  /** PEM CA bundle that signs the servers' certificates (default: the system roots). */
+  ca?: string | Uint8Array;
+  /** PEM client certificate and key, for servers started with `--client-cert-auth`. */
+  cert?: string | Uint8Array;
+  key?: string | Uint8Array;
+}
+
+export interface ConnectionOptions {
+  /** `host:port`, `http://host:port` or `https://host:port` (https implies TLS). Default `127.0.0.1:2379`. */
+  endpoints?: readonly string[];
+  /** TLS for every endpoint (also enabled per endpoint by an `https://` URL). */
+  tls?: TlsOptions | boolean;
+  /** Authenticate as this user (etcd's Auth); the token is renewed when the server says it is invalid. */
+  auth?: { username: string; password: string };
+  /** How long to wait for an endpoint to accept a connection before trying the next one (default 5 s). */
+  dialTimeoutMs?: number;
+  /** Deadline applied to calls that do not pass `timeoutMs` (default: 30 s; streams have none). */
+  defaultTimeoutMs?: number;
+  /** How many times a retryable failure is retried (default 8, with backoff 25 ms → 1 s). */
+  maxRetries?: number;
+  /** Extra grpc-js channel options. */
+  channelOptions?: grpc.ChannelOptions;
+}
+
+export interface CallOptions {
+  /** Cancels the call; the promise rejects with `AbortError`. */
+  signal?: AbortSignal | undefined;
+  /** Deadline for the whole call including retries; rejects with `DeadlineExceededError`. */
+  timeoutMs?: number | undefined;
+}
+
+export interface UnaryOptions extends CallOptions {
+  /** The request may be sent again after an ambiguous failure (it is a read or idempotent by construction). */
+  idempotent: boolean;
+}
+
+interface Endpoint {
+  readonly target: string;
+  readonly secure: boolean;
+  client: grpc.Client | undefined;
+  /** performance.now() until which this endpoint is avoided after a failure. */
+  downUntil: number;
+}
+
+const now = (): number => performance.now();
+
+/** Parses `host:port`, `http://host:port`, `https://host:port` (also `unix:` and `dns:` targets as grpc-js has them). */
+export function parseEndpoint(raw: string): { target: string; secure: boolean } {
+  const s = raw.trim();
+  if (s.startsWith('https://')) return { target: s.slice(8).replace(/\/+$/, ''), secure: true };
+  if (s.startsWith('http://')) return { target: s.slice(7).replace(/\/+$/, ''), secure: false };
+  return { target: s, secure: false };
+}
+
+export class Connection {
+  private readonly endpoints: Endpoint[];
+  private current = 0;
+  private closed = false;
+  private token: string | undefined;
+  private tokenPromise: Promise<string> | undefined;
+  private readonly credentialsSecure: grpc.ChannelCredentials;
+  private readonly dialTimeoutMs: number;
+  private readonly defaultTimeoutMs: number;
+  private readonly maxRetries: number;
+  private readonly closeController = new AbortController();
+
+  constructor(private readonly options: ConnectionOptions = {}) {
+    const list = options.endpoints?.length ? options.endpoints : ['127.0.0.1:2379'];
+    const tlsAll = options.tls !== undefined && options.tls !== false;
+    this.endpoints = list.map((raw) => {
+      const { target, secure } = parseEndpoint(raw);
+      return { target, secure: secure || tlsAll, client: undefined, downUntil: 0 };
+    });
+    const tls = typeof options.tls === 'object' ? options.tls : {};
+    const buf = (v: string | Uint8Array | undefined): Buffer | null =>
+      v === undefined ? null : Buffer.from(typeof v === 'string' ? Buffer.from(v) : v);
+    this.credentialsSecure = grpc.credentials.createSsl(buf(tls.ca), buf(tls.key), buf(tls.cert));
+    this.dialTimeoutMs = options.dialTimeoutMs ?? 5_000;
+    this.defaultTimeoutMs = options.defaultTimeoutMs ?? 30_000;
+    this.maxRetries = options.maxRetries ?? 8;
+  }
+
+  /** Aborts when the connection is closed; long-running helpers (watch, keep-alive) stop on it. */
+  get closedSignal(): AbortSignal {
+    return this.closeController.signal;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** The endpoints as configured (`host:port`). */
+  get targets(): string[] {
+    return this.endpoints.map((e) => e.target);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.closeController.abort(new ClientClosedError());
+    for (const ep of this.endpoints) ep.client?.close();
+  }
+
+  /** One unary RPC under the retry contract above. */
+  async unary<M extends MethodDesc>(method: M, request: Init<RequestOf<M>>, options: UnaryOptions): Promise<ResponseOf<M>> {
+    const bytes = method.requestType.encode(request);
+    return this.withRetries(options, async (deadline, attemptSignal) => {
+      const ep = await this.readyEndpoint(deadline, attemptSignal);
+      const md = await this.metadata(deadline, attemptSignal);
+      return this.unaryOnce<ResponseOf<M>>(ep, method, bytes, md, deadline, attemptSignal);
+    });
+  }
+
+  /**
+   * Runs `attempt` until it succeeds, fails with a non-retryable error, the deadline passes or the signal aborts.
+   * `attempt` receives the absolute deadline (Date ms) and a signal that aborts with the caller's.
+   */
+  async withRetries<T>(
+    options: UnaryOptions,
+    attempt: (deadline: number, signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    this.assertOpen();
+    const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs;
+    const deadline = Date.now() + timeoutMs;
+    const signal = options.signal ? AbortSignal.any([options.signal, this.closedSignal]) : this.closedSignal;
+    if (signal.aborted) throw abortErrorFor(signal);
+    try {
+      return await pRetry(
+        async () => {
+          if (Date.now() >= deadline) throw new DeadlineExceededError('context deadline exceeded', { code: GrpcCode.DEADLINE_EXCEEDED });
+          return attempt(deadline, signal);
+        },
+        {
+          retries: this.maxRetries,
+          minTimeout: 25,
+          maxTimeout: 1_000,
+          factor: 2,
+          randomize: true,
+          signal,
+          maxRetryTime: Math.max(0, timeoutMs),
+          shouldRetry: ({ error }) => {
+            if (signal.aborted || Date.now() >= deadline) return false;
+            if (!(error instanceof LatchkeyError)) return false;
+            if (error.etcdError === 'InvalidAuthToken') this.token = undefined;
+            if (error.retryable) return true;
+            return options.idempotent && isAmbiguousTransportError(error);
+          },
+        },
+      );
+    } catch (err) {
+      if (signal.aborted) throw abortErrorFor(signal);
+      if (err instanceof LatchkeyError) throw err;
+      throw fromGrpcError(err);
+    }
+  }
+
+  /**
+   * An endpoint whose channel is ready, preferring the current one and failing over in order. Rejects with a
+   * retryable `UnavailableError` when none becomes ready within the dial timeout (nothing was sent).
+   */
+  async readyEndpoint(deadline: number, signal: AbortSignal): Promise<Endpoint> {
+    const n = this.endpoints.length;
+    const t = now();
+    // Start at the current endpoint unless it is marked down and another one is not.
+    let start = this.current;
+    for (let i = 0; i < n; i++) {
+      const ep = this.endpoints[(this.current + i) % n]!;
+      if (ep.downUntil <= t) {
+        start = (this.current + i) % n;
+        break;
+      }
+    }
+    const ep = this.endpoints[start]!;
+    const client = this.clientFor(ep);
+    const dialDeadline = Math.min(deadline, Date.now() + this.dialTimeoutMs);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        if (signal.aborted) return reject(abortErrorFor(signal));
+        const onAbort = (): void => reject(abortErrorFor(signal));
+        signal.addEventListener('abort', onAbort, { once: true });
+        client.waitForReady(dialDeadline, (err) => {
+          signal.removeEventListener('abort', onAbort);
+          if (err) reject(err);
+          else resolve();
+        });
+      });
+    } catch (err) {
+      if (err instanceof AbortError) throw err;
+      this.markDown(ep);
+      throw new UnavailableError(`${ep.target}: connection not ready (${(err as Error).message})`, {
+        code: GrpcCode.UNAVAILABLE,
+        retryable: true,
+        cause: err,
+      });
+    }
+    this.current = start;
+    return ep;
+  }
+
+  /** Marks `ep` as failing for a second and moves the preferred endpoint to the next one. */
+  markDown(ep: Endpoint): void {
+    ep.downUntil = now() + 1_000;
+    const i = this.endpoints.indexOf(ep);
+    if (i === this.current) this.current = (i + 1) % this.endpoints.length;
+  }
+
+  /** Call metadata: the auth token when authentication is configured (fetched once, renewed on demand). */
+  async metadata(deadline: number, signal: AbortSignal): Promise<grpc.Metadata> {
+    const md = new grpc.Metadata();
+    if (this.options.auth) md.set('token', await this.authToken(deadline, signal));
+    return md;
+  }
+
+  private authToken(deadline: number, signal: AbortSignal): Promise<string> {
+    if (this.token !== undefined) return Promise.resolve(this.token);
+    this.tokenPromise ??= (async () => {
+      try {
+        const { username, password } = this.options.auth!;
+        const ep = await this.readyEndpoint(deadline, signal);
+        const bytes = AuthenticateRequest.encode({ name: username, password });
+        const res = await this.unaryOnce<AuthenticateResponse>(ep, AuthService.Authenticate, bytes, new grpc.Metadata(), deadline, signal);
+        this.token = res.token;
+        return res.token;
+      } finally {
+        this.tokenPromise = undefined;
+      }
+    })();
+    return this.tokenPromise;
+  }
+
+  /** One attempt of a unary call on a ready endpoint. Errors come back typed; `sent` is assumed. */
+  unaryOnce<R>(ep: Endpoint, method: MethodDesc, bytes: Buffer, md: grpc.Metadata, deadline: number, signal: AbortSignal): Promise<R> {
+    const client = this.clientFor(ep);
+    return new Promise<R>((resolve, reject) => {
+      if (signal.aborted) return reject(abortErrorFor(signal));
+      const call = client.makeUnaryRequest<Buffer, R>(
+        method.path,
+        (b) => b,
+        (b) => method.responseType.decode(b) as R,
+        bytes,
+        md,
+        { deadline },
+        (err, res) => {
+          signal.removeEventListener('abort', onAbort);
+          if (err) {
+            if (signal.aborted) return reject(abortErrorFor(signal));
+            const typed = fromGrpcError(err, !notSent(err));
+            if (typed.code === GrpcCode.UNAVAILABLE && typed.etcdError === undefined) this.markDown(ep);
+            reject(typed);
+          } else resolve(res!);
+        },
+      );
+      const onAbort = (): void => call.cancel();
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** The grpc-js client for the current (ready) endpoint, for streams. */
+  async streamClient(deadline: number, signal: AbortSignal): Promise<{ client: grpc.Client; ep: Endpoint; metadata: grpc.Metadata }> {
+    const ep = await this.readyEndpoint(deadline, signal);
+    const metadata = await this.metadata(deadline, signal);
+    return { client: this.clientFor(ep), ep, metadata };
+  }
+
+  /** Forgets the cached token (after the server rejected it on a stream). */
+  invalidateToken(): void {
+    this.token = undefined;
+  }
+
+  private clientFor(ep: Endpoint): grpc.Client {
+    if (this.closed) throw new ClientClosedError();
+    ep.client ??= new grpc.Client(ep.target, ep.secure ? this.credentialsSecure : grpc.credentials.createInsecure(), {
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.min_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 1_000,
+      'grpc.max_receive_message_length': 2 ** 31 - 1,
+      'grpc.max_send_message_length': 2 ** 31 - 1,
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 5_000,
+      'grpc.enable_retries': 0,
+      ...this.options.channelOptions,
+    });
+    return ep.client;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new ClientClosedError();
+  }
+}
+
+/** grpc-js reports calls that failed before any byte was sent with these details. */
+function notSent(err: unknown): boolean {
+  const details = (err as { details?: unknown }).details;
+  return typeof details === 'string' && details.startsWith('No connection established');
+}
+
+/** A failure after which the request's fate is unknown because the transport broke (not a server answer). */
+function isAmbiguousTransportError(e: LatchkeyError): boolean {
+  return (e.code === GrpcCode.UNAVAILABLE || e.code === GrpcCode.UNKNOWN || e.code === GrpcCode.INTERNAL) && e.etcdError === undefined;
+}
+
+export function abortErrorFor(signal: AbortSignal): LatchkeyError {
+  const reason: unknown = signal.reason;
+  if (reason instanceof LatchkeyError) return reason;
+  if (reason instanceof Error && reason.name === 'TimeoutError') {
+    return new DeadlineExceededError('context deadline exceeded', { code: GrpcCode.DEADLINE_EXCEEDED, cause: reason });
+  }
+  return new AbortError(reason);
+}
+
+/** A signal that aborts with `signal` or after `timeoutMs` (whichever first); either may be absent. */
+export function deriveSignal(signal: AbortSignal | undefined, timeoutMs: number | undefined): AbortSignal | undefined {
+  const parts: AbortSignal[] = [];
+  if (signal) parts.push(signal);
+  if (timeoutMs !== undefined) parts.push(AbortSignal.timeout(timeoutMs));
+  if (parts.length === 0) return undefined;
+  return parts.length === 1 ? parts[0] : AbortSignal.any(parts);
+}
+
+export type { Endpoint };
