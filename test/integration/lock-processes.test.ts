@@ -123,6 +123,41 @@ describe('lock - many processes', () => {
   }, 60_000);
 });
 
+describe('lock - tasks of one process', () => {
+  it('8 tasks on one session hand the key over locally, tokens increase, and another process is not overtaken', async () => {
+    const name = '/local/lock';
+    const local = new Client({ endpoints: [member.endpoint] });
+    const pool = new WorkerPool({ endpoints: member.endpoint, name, mode: 'plain', ttl: 10, cycles: 5 });
+    const tokens: bigint[] = [];
+    let lastLocalWrite = 0;
+    try {
+      const tasks = Array.from({ length: 8 }, async () => {
+        for (let i = 0; i < 20; i++) {
+          const held = await local.lock.acquire(name, { ttl: 10 });
+          tokens.push(held.fencingToken);
+          const n = Number((await local.getString(`${name}-counter`)) ?? '0');
+          await held.put(`${name}-counter`, String(n + 1));
+          lastLocalWrite = Date.now();
+          await held.release();
+        }
+      });
+      pool.spawn(1);
+      await Promise.all(tasks);
+      await pool.drain();
+    } finally {
+      await local.lock.close();
+      local.close();
+    }
+    const workerWrites = pool.events.filter((e) => e.ev === 'write' && e.ok);
+    expect(workerWrites.length, pool.stderr.join('')).toBe(5);
+    expect(await counterValue(name)).toBe(8 * 20 + 5);
+    for (let i = 1; i < tokens.length; i++) expect(tokens[i]! > tokens[i - 1]!, `token ${i}`).toBe(true);
+    // The other process queued while the local tasks kept the lock busy, and still got all its turns before the
+    // local tasks were done: local hand-overs never skip a waiter of another process.
+    expect(Math.max(...workerWrites.map((e) => e.t))).toBeLessThan(lastLocalWrite);
+  }, 60_000);
+});
+
 describe('lock - interop with etcd Go Mutex and etcdctl on the same name', () => {
   let recipes = '';
   beforeAll(() => {
@@ -214,6 +249,13 @@ describe('lock - interop with etcd Go Mutex and etcdctl on the same name', () =>
       await observing;
       expect(seen[0]).toBe('node-ours');
       expect(seen[seen.length - 1]).toBe('node-etcdctl');
+      // etcdctl prints once its own campaign call returns, which may come after our observer saw it lead.
+      const printed = new Promise<void>((resolve) => {
+        const check = (): void => void (out.includes('node-etcdctl\n') && resolve());
+        elect.stdout.on('data', check);
+        check();
+      });
+      await printed;
       expect(out).toMatch(new RegExp(`^${name}/[0-9a-f]+\\nnode-etcdctl\\n`));
     } finally {
       elect.kill('SIGINT');

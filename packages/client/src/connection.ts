@@ -12,6 +12,7 @@
  *    unknown is never resent blindly.
  * Retries stop at the call's deadline (`timeoutMs`) or when its `signal` aborts.
  */
+import { setMaxListeners } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import type { Init, MethodDesc, RequestOf, ResponseOf } from '@latchkey/proto';
 import { AuthenticateRequest, AuthenticateResponse, AuthService, GrpcCode } from '@latchkey/proto';
@@ -106,6 +107,8 @@ export class Connection {
     this.dialTimeoutMs = options.dialTimeoutMs ?? 5_000;
     this.defaultTimeoutMs = options.defaultTimeoutMs ?? 30_000;
     this.maxRetries = options.maxRetries ?? 8;
+    // Every in-flight call listens for the close: unbounded by design, not a leak.
+    setMaxListeners(0, this.closeController.signal);
   }
 
   /** Aborts when the connection is closed; long-running helpers (watch, keep-alive) stop on it. */

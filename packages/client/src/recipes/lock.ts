@@ -58,10 +58,15 @@ export class LockHold {
     readonly name: string,
     /** The lock key (in the client's namespace). */
     readonly keyBytes: Uint8Array,
-    /** The key's create revision: strictly increasing per lock name. */
+    /**
+     * The fencing token: the lock key's mod revision when this hold began — its create revision for a hold taken
+     * from the queue, the revision of the hand-over write for a hold passed on inside this process. Strictly
+     * increasing across the holds of one lock name.
+     */
     readonly fencingToken: bigint,
     readonly session: Session,
-    private readonly onReleased: () => void,
+    /** Ends the hold on the server (deletes the key or hands it to a local waiter). */
+    private readonly releaser: (hold: LockHold) => Promise<void>,
   ) {}
 
   get key(): string {
@@ -88,16 +93,16 @@ export class LockHold {
     return this.signalController.signal;
   }
 
-  /** The ownership condition: our key still exists with our create revision. */
+  /** The ownership condition: our key still exists, unchanged since this hold began. */
   get condition(): Condition {
-    return Cmp.createRevision(this.keyBytes, '=', this.fencingToken);
+    return Cmp.modRevision(this.keyBytes, '=', this.fencingToken);
   }
 
   /** True while the lock key still exists with our revision (a linearizable read). */
   async isHeld(options: CallOptions = {}): Promise<boolean> {
     if (this.releasing) return false;
     const kv = await this.client.get(this.keyBytes, options);
-    return kv !== undefined && kv.createRevision === this.fencingToken;
+    return kv !== undefined && kv.modRevision === this.fencingToken;
   }
 
   /** Puts `key` only while the lock is held; rejects with `LockLostError` otherwise. */
@@ -126,18 +131,23 @@ export class LockHold {
     return new GuardedTxn(this);
   }
 
-  /** Releases the lock (deletes the key if it is still ours). Idempotent. The session stays open. */
-  release(options: CallOptions = {}): Promise<void> {
+  /**
+   * Releases the lock: deletes the key if it is still ours, or — when another task of this process waits for the
+   * same lock on the same session and no other process is queued — hands the key over to it. Idempotent. The
+   * session stays open.
+   */
+  release(): Promise<void> {
     this.releasing ??= (async () => {
-      try {
-        await this.client.rawTxn([this.condition], [Op.delete(this.keyBytes)], [], { timeoutMs: 10_000, ...options, idempotent: true });
-      } finally {
-        this.keyWatchStop?.();
-        this.signalController?.abort(new LockLostError('lock released'));
-        this.onReleased();
-      }
+      this.keyWatchStop?.();
+      this.signalController?.abort(new LockLostError('lock released'));
+      await this.releaser(this);
     })();
     return this.releasing;
+  }
+
+  /** True once `release()` was called. */
+  get released(): boolean {
+    return this.releasing !== undefined;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -207,18 +217,36 @@ export class GuardedTxn {
 
 export type { TxnBuilder };
 
-/** `client.lock`: acquire, tryAcquire, withLock, status. */
+/** Tasks of this process waiting for a lock that another task of this process holds on the same session. */
+interface LocalQueue {
+  /** The lock key while a task holds it (or is acquiring it from the server). */
+  key: Uint8Array;
+  name: string;
+  session: Session;
+  /** Create revision of the key: its place in the server-side queue. */
+  createRevision: bigint;
+  waiters: Array<{ resolve: (h: LockHold | undefined) => void; reject: (e: unknown) => void; signal: AbortSignal }>;
+}
+
+/**
+ * `client.lock`: acquire, tryAcquire, withLock, status.
+ *
+ * Holds of one name on one session are serialized inside the process first: only one task at a time has a key on
+ * the server; the others wait in a local FIFO. On release the key is handed to the next local task with one
+ * write (a guarded re-put, whose revision becomes the new fencing token) — but only when no other process is
+ * queued behind it (the txn compares every key of the lock), so other processes are never overtaken; otherwise
+ * the key is deleted and the next local task queues on the server like everyone else.
+ */
 export class LockApi {
   private readonly sessions = new Map<number, Promise<Session>>();
-  /** Lock keys held or being acquired by this process, so independent holds of one name get distinct keys. */
-  private readonly localKeys = new Set<string>();
-  private seq = 0;
+  private readonly local = new Map<string, LocalQueue>();
 
   constructor(private readonly client: Client) {}
 
   /**
    * Waits until the lock is held (FIFO). Rejects with the abort reason / `DeadlineExceededError` on `signal` /
-   * `timeoutMs` (the waiter's key is removed first), with `LockLostError` when the session ends while waiting.
+   * `timeoutMs` (the waiter's key is removed first), with `LockLostError` / `SessionExpiredError` when the
+   * session ends while waiting.
    */
   async acquire(name: string, options: AcquireOptions = {}): Promise<LockHold> {
     const hold = await this.enqueue(name, options, false);
@@ -281,41 +309,137 @@ export class LockApi {
     const session = options.session ?? (await this.defaultSession(options.ttl ?? 60, { signal }));
     session.throwIfEnded();
     const waitSignal = signal ? AbortSignal.any([signal, session.signal]) : session.signal;
-    const prefix = `${name}/`;
-    let keyText = `${prefix}${leaseHex(session.leaseId)}`;
-    if (this.localKeys.has(keyText)) keyText = `${keyText}_${(++this.seq).toString(16)}`;
-    this.localKeys.add(keyText);
-    const key = toBytes(keyText);
-    const release = (): void => void this.localKeys.delete(keyText);
+    const id = `${name}\u0000${session.leaseId}`;
+    const q = this.local.get(id);
+    if (q !== undefined) {
+      if (tryOnly) return undefined;
+      return this.waitLocally(q, waitSignal);
+    }
+    const queue: LocalQueue = { key: toBytes(`${name}/${leaseHex(session.leaseId)}`), name, session, createRevision: 0n, waiters: [] };
+    this.local.set(id, queue);
+    try {
+      const hold = await this.fromServer(queue, waitSignal, tryOnly);
+      if (hold === undefined) this.passOn(id, queue);
+      return hold;
+    } catch (err) {
+      this.passOn(id, queue);
+      throw err;
+    }
+  }
+
+  private waitLocally(q: LocalQueue, signal: AbortSignal): Promise<LockHold> {
+    return new Promise<LockHold>((resolve, reject) => {
+      if (signal.aborted) return reject(abortErrorFor(signal));
+      const w = {
+        resolve: (h: LockHold | undefined) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(h!);
+        },
+        reject: (e: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+        signal,
+      };
+      const onAbort = (): void => {
+        const i = q.waiters.indexOf(w);
+        if (i >= 0) q.waiters.splice(i, 1);
+        reject(abortErrorFor(signal));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      q.waiters.push(w);
+    });
+  }
+
+  /** The key is no longer ours: the next local waiter (if any) queues on the server, else the queue ends. */
+  private passOn(id: string, q: LocalQueue): void {
+    const next = q.waiters.shift();
+    if (next === undefined) {
+      if (this.local.get(id) === q) this.local.delete(id);
+      return;
+    }
+    void this.fromServer(q, next.signal, false).then(
+      (h) => next.resolve(h),
+      (err) => {
+        next.reject(err);
+        this.passOn(id, q);
+      },
+    );
+  }
+
+  /** Creates our key (if absent) and waits for our turn on the server. */
+  private async fromServer(q: LocalQueue, waitSignal: AbortSignal, tryOnly: boolean): Promise<LockHold | undefined> {
+    const { key, session } = q;
+    const prefix = `${q.name}/`;
+    const first = Op.get(prefix, { prefix: true, sort: { target: 'create', order: 'ascend' }, limit: 1, keysOnly: true });
     let rev = 0n;
     try {
       // Create-if-absent on our own key: idempotent, so retried after ambiguous failures.
-      const r = await this.client.rawTxn(
-        [Cmp.absent(key)],
-        [Op.put(key, '', { lease: session.leaseId }), Op.get(prefix, { prefix: true, sort: { target: 'create', order: 'ascend' }, limit: 1, keysOnly: true })],
-        [Op.get(key), Op.get(prefix, { prefix: true, sort: { target: 'create', order: 'ascend' }, limit: 1, keysOnly: true })],
-        { signal: waitSignal, idempotent: true },
-      );
-      if (r.succeeded) rev = r.header.revision;
+      const r = await this.client.rawTxn([Cmp.absent(key)], [Op.put(key, '', { lease: session.leaseId }), first], [Op.get(key), first], {
+        signal: waitSignal,
+        idempotent: true,
+      });
+      let token: bigint;
+      if (r.succeeded) rev = token = r.header.revision;
       else {
         const own = r.responses[0];
-        rev = own?.type === 'range' ? (own.kvs[0]?.createRevision ?? 0n) : 0n;
+        const kv = own?.type === 'range' ? own.kvs[0] : undefined;
+        rev = kv?.createRevision ?? 0n;
+        token = kv?.modRevision ?? 0n;
       }
+      q.createRevision = rev;
       const ownerResp = r.responses[1];
       const owner = ownerResp?.type === 'range' ? ownerResp.kvs[0] : undefined;
-      if (owner && owner.createRevision === rev) return new LockHold(this.client, name, key, rev, session, release);
-      if (tryOnly) {
-        await this.removeKey(key, rev);
-        release();
-        return undefined;
+      if (!(owner && owner.createRevision === rev)) {
+        if (tryOnly) {
+          await this.removeKey(key, rev);
+          return undefined;
+        }
+        await waitForTurn(this.client, toBytes(prefix), { key, revision: rev }, waitSignal);
       }
-      await waitForTurn(this.client, toBytes(prefix), { key, revision: rev }, waitSignal);
-      return new LockHold(this.client, name, key, rev, session, release);
+      return this.newHold(q, token);
     } catch (err) {
       if (rev > 0n) await this.removeKey(key, rev).catch(() => undefined);
-      release();
       if (waitSignal.aborted) throw abortErrorFor(waitSignal);
       throw err;
+    }
+  }
+
+  private newHold(q: LocalQueue, token: bigint): LockHold {
+    return new LockHold(this.client, q.name, q.key, token, q.session, (h) => this.release(q, h));
+  }
+
+  /** Ends `hold`: hands the key to the next local waiter when nobody else is queued, else deletes it. */
+  private async release(q: LocalQueue, hold: LockHold): Promise<void> {
+    const id = `${q.name}\u0000${q.session.leaseId}`;
+    const owned = Cmp.modRevision(q.key, '=', hold.fencingToken);
+    const opts = { timeoutMs: 10_000, idempotent: true } as const;
+    if (q.waiters.length > 0 && !q.session.signal.aborted) {
+      let r: TxnResult | undefined;
+      try {
+        // Every key of the lock was created no later than ours: nobody from another process is queued.
+        r = await this.client.rawTxn(
+          [owned, Cmp.createRevision(`${q.name}/`, '<', q.createRevision + 1n, { prefix: true })],
+          [Op.put(q.key, '', { lease: q.session.leaseId })],
+          [Op.txn([owned], [Op.delete(q.key)])],
+          opts,
+        );
+      } catch (err) {
+        this.passOn(id, q);
+        throw err;
+      }
+      if (r.succeeded) {
+        const next = q.waiters.shift()!;
+        next.resolve(this.newHold(q, r.header.revision));
+        return;
+      }
+      this.passOn(id, q);
+      return;
+    }
+    try {
+      await this.client.rawTxn([owned], [Op.delete(q.key)], [], opts);
+    } finally {
+      this.passOn(id, q);
     }
   }
 

@@ -21,36 +21,63 @@ export interface QueueEntry {
  * when `entry.key` disappears, and with the signal's reason when `signal` aborts.
  */
 export async function waitForTurn(client: Client, prefix: Uint8Array, entry: QueueEntry, signal: AbortSignal): Promise<bigint> {
+  // Keys created before ours can only disappear, never appear, so "no key below ours and ours present" read at
+  // any revision ≥ the last change we waited for stays true: a serializable read (served by the member without
+  // a quorum round) suffices when its revision is recent enough; otherwise the read is repeated linearizably.
+  let minRevision = entry.revision;
+  let serializable = true;
   for (;;) {
     if (signal.aborted) throw abortErrorFor(signal);
     const r = await client.rawTxn(
       [Cmp.createRevision(entry.key, '=', entry.revision)],
-      [Op.get(prefix, { prefix: true, maxCreateRevision: entry.revision - 1n, sort: { target: 'create', order: 'descend' }, limit: 1, keysOnly: true })],
+      [
+        Op.get(prefix, {
+          prefix: true,
+          maxCreateRevision: entry.revision - 1n,
+          sort: { target: 'create', order: 'descend' },
+          limit: 1,
+          keysOnly: true,
+          serializable,
+        }),
+      ],
       [],
       { signal, idempotent: true },
     );
+    if (r.header.revision < minRevision) {
+      serializable = false; // this member lags behind what we already know: ask the quorum
+      continue;
+    }
     if (!r.succeeded) throw new LockLostError('our queue key was deleted while waiting (session lost or key removed)');
     const first = r.responses[0];
     const pred = first?.type === 'range' ? first.kvs[0] : undefined;
     if (pred === undefined) return r.header.revision;
-    await waitDeleted(client, pred.key, r.header.revision + 1n, signal);
+    const deletedAt = await waitDeleted(client, pred.key, r.header.revision + 1n, signal);
+    if (deletedAt === undefined) serializable = false;
+    else {
+      minRevision = deletedAt;
+      serializable = true;
+    }
   }
 }
 
-/** Resolves when `key` is deleted at a revision ≥ `fromRevision`. Compaction of that revision ends the wait too
- * (the caller re-reads the queue, so a spurious wake-up is harmless while a missed delete would hang). */
-export async function waitDeleted(client: Client, key: Uint8Array, fromRevision: bigint, signal: AbortSignal): Promise<void> {
+/**
+ * Resolves with the revision at which `key` is deleted (at or after `fromRevision`), or undefined when that
+ * history was compacted (the caller re-reads the queue, so a spurious wake-up is harmless while a missed delete
+ * would hang).
+ */
+export async function waitDeleted(client: Client, key: Uint8Array, fromRevision: bigint, signal: AbortSignal): Promise<bigint | undefined> {
   const ac = new AbortController();
   const onAbort = (): void => ac.abort();
   signal.addEventListener('abort', onAbort, { once: true });
   const w = client.watch(key, { startRevision: fromRevision, noPut: true, signal: ac.signal });
   try {
     for await (const ev of w) {
-      if (ev.type === 'delete') return;
+      if (ev.type === 'delete') return ev.revision;
     }
     if (signal.aborted) throw abortErrorFor(signal);
+    return undefined;
   } catch (err) {
-    if (err instanceof CompactedError) return;
+    if (err instanceof CompactedError) return undefined;
     if (signal.aborted) throw abortErrorFor(signal);
     if (err instanceof LatchkeyError) throw err;
     throw err;

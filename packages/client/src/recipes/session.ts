@@ -11,6 +11,7 @@
  * Every lock, candidacy and registration made on a session derives its signal from `session.signal`, so a holder
  * learns of a possible loss before another process can be granted the same lock.
  */
+import { setMaxListeners } from 'node:events';
 import { type Client } from '../client.js';
 import { type CallOptions } from '../connection.js';
 import { LatchkeyError, SessionExpiredError } from '../errors.js';
@@ -54,6 +55,8 @@ export class Session {
     marginMs: number | undefined,
   ) {
     this.signal = this.controller.signal;
+    // Every hold and in-flight recipe call on the session listens to it: unbounded by design.
+    setMaxListeners(0, this.signal);
     this.ttlMs = ttl * 1000;
     this.marginMs = marginMs ?? Math.min(1_000, this.ttlMs / 4);
     this.expiresAt = grantSentAt + this.ttlMs;
