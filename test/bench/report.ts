@@ -131,7 +131,7 @@ export function table(summary: readonly Row[], rs: readonly Ratio[] = []): strin
   const lines = summary.map((r) => [
     r.workload,
     r.target,
-    `${r.perSec.toFixed(0)} ${r.unit}`,
+    r.unit === 'trials' ? `${r.ops} trials` : `${r.perSec.toFixed(0)} ${r.unit}`,
     fmt(r.p50ms),
     fmt(r.p90ms),
     fmt(r.p99ms),
