@@ -274,6 +274,7 @@ export class Applier {
     // Auth management: the enabling request may come from anyone while auth is off; the rest need root.
     const admin = (): void => auth.requireAdmin(this.requester(req));
     if (req.authEnable) {
+      admin();
       store.enable();
       return { header: this.header() };
     }

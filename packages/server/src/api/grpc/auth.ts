@@ -23,8 +23,9 @@ export function authService(s: EtcdServer): ServiceImpl<typeof AuthService> {
     return { header: header(s) };
   };
   return {
-    async AuthEnable() {
-      return change({ authEnable: {} }, undefined);
+    async AuthEnable(_req, ctx) {
+      // Anyone may enable auth while it is off; once on, enabling again needs root (etcd: user name is empty).
+      return change({ authEnable: {} }, admin(ctx.metadata));
     },
     async AuthDisable(_req, ctx) {
       return change({ authDisable: {} }, admin(ctx.metadata));
