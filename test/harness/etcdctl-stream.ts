@@ -134,5 +134,16 @@ export async function etcdctlUntil(
 
 /** Counts watch events in etcdctl's simple output (each starts with a PUT or DELETE line). */
 export function watchEventCount(stdout: string): number {
-  return stdout.split('\n').filter((l) => l === 'PUT' || l === 'DELETE').length;
+  // Only complete events count: the marker, the key and the value line, each ended by a newline. Output may
+  // arrive in pieces, and stopping etcdctl after a bare "PUT" would cut the event short.
+  const lines = stdout.split('\n');
+  lines.pop(); // the text after the last newline is an unfinished line
+  let n = 0;
+  for (let i = 0; i < lines.length; i++) {
+    if ((lines[i] === 'PUT' || lines[i] === 'DELETE') && i + 2 < lines.length) {
+      n++;
+      i += 2;
+    }
+  }
+  return n;
 }

@@ -3,7 +3,7 @@
  * TARGET=latchkey runs one). KV, txn, namespaces, typed errors, watch replay/resume/compaction, leases, session
  * loss, and the lock and election recipes (FIFO order, cancellation, tryAcquire, loss detection, observe).
  */
-import { Client, CompactedError, Cmp, LeaseNotFoundError, LockLostError, NoLeaderError, Op, type WatchEvent } from '@latchkey/client';
+import { Client, CompactedError, Cmp, LeaseNotFoundError, type LockHold, LockLostError, NoLeaderError, Op, type WatchEvent } from '@latchkey/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Member, type MemberKind } from '../harness/processes.js';
 import { useMembers } from '../harness/vitest.js';
@@ -130,13 +130,12 @@ describe.each(targets)('client conformance - %s', (kind) => {
     try {
       const first = await clients[0]!.lock.acquire(name, { ttl: 30 });
       const order: number[] = [];
-      const waiting = [1, 2].map(async (i) => {
-        const h = await clients[i]!.lock.acquire(name, { ttl: 30 });
-        order.push(i);
-        return h;
-      });
-      // Queue both before the first release (the queue is visible as keys).
-      while ((await client.lock.status(name)).waiters.length < 2) await new Promise((r) => setTimeout(r, 10));
+      const waiting: Promise<LockHold>[] = [];
+      // Queue client 1, then client 2, before the first release (the queue is visible as keys).
+      for (const i of [1, 2]) {
+        waiting.push(clients[i]!.lock.acquire(name, { ttl: 30 }).then((h) => (order.push(i), h)));
+        while ((await client.lock.status(name)).waiters.length < i) await new Promise((r) => setTimeout(r, 10));
+      }
       expect(await client.lock.tryAcquire(name)).toBeUndefined();
       const cancelled = new AbortController();
       const cancelledWait = clients[0]!.lock.acquire(name, { ttl: 30, session: await clients[0]!.session({ ttl: 30 }), signal: cancelled.signal });
