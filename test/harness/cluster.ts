@@ -20,6 +20,11 @@ export interface ClusterOptions {
   /** Flags for every member (for example `['--snapshot-count', '50']`). */
   extraArgs?: readonly string[];
   env?: Record<string, string>;
+  /**
+   * Called once per member (also for `add()`) with its listening ports; returns the ports it should advertise to
+   * peers and clients instead (for example those of a proxy in front of it). Default: the listening ports.
+   */
+  advertise?: (m: { name: string; clientPort: number; peerPort: number }) => Promise<{ clientPort: number; peerPort: number }>;
 }
 
 export interface EndpointStatus {
@@ -40,7 +45,12 @@ export class Cluster {
   static async start(options: ClusterOptions): Promise<Cluster> {
     const ports = await freePorts(2 * options.size);
     const names = Array.from({ length: options.size }, (_, i) => `m${i + 1}`);
-    const initialCluster = names.map((n, i) => `${n}=http://127.0.0.1:${ports[2 * i + 1]}`).join(',');
+    const advertised: { clientPort: number; peerPort: number }[] = [];
+    for (const [i, name] of names.entries()) {
+      const own = { clientPort: ports[2 * i]!, peerPort: ports[2 * i + 1]! };
+      advertised.push(options.advertise ? await options.advertise({ name, ...own }) : own);
+    }
+    const initialCluster = names.map((n, i) => `${n}=http://127.0.0.1:${advertised[i]!.peerPort}`).join(',');
     const members = names.map((name, i) =>
       Member.prepare({
         kind: options.kind,
@@ -48,6 +58,8 @@ export class Cluster {
         initialCluster,
         clientPort: ports[2 * i]!,
         peerPort: ports[2 * i + 1]!,
+        advertiseClientPort: advertised[i]!.clientPort,
+        advertisePeerPort: advertised[i]!.peerPort,
         ...(options.extraArgs ? { extraArgs: options.extraArgs } : {}),
         ...(options.env ? { env: options.env } : {}),
       }),
@@ -111,7 +123,8 @@ export class Cluster {
   async add(options: { learner?: boolean } = {}): Promise<Member> {
     const [clientPort, peerPort] = (await freePorts(2)) as [number, number];
     const name = `m${this.members.length + 1}`;
-    const peerUrl = `http://127.0.0.1:${peerPort}`;
+    const adv = this.options.advertise ? await this.options.advertise({ name, clientPort, peerPort }) : { clientPort, peerPort };
+    const peerUrl = `http://127.0.0.1:${adv.peerPort}`;
     const r = await etcdctl(this.endpoints, ['member', 'add', name, `--peer-urls=${peerUrl}`, ...(options.learner ? ['--learner'] : [])]);
     if (r.code !== 0) throw new Error(`member add failed: ${r.stderr}`);
     const initial = /ETCD_INITIAL_CLUSTER="([^"]+)"/.exec(r.stdout)?.[1];
@@ -123,6 +136,8 @@ export class Cluster {
       initialClusterState: 'existing',
       clientPort,
       peerPort,
+      advertiseClientPort: adv.clientPort,
+      advertisePeerPort: adv.peerPort,
       ...(this.options.extraArgs ? { extraArgs: this.options.extraArgs } : {}),
     });
     this.members.push(m);

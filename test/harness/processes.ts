@@ -70,6 +70,12 @@ export interface MemberOptions {
   /** For cluster members: ports chosen by the caller (default: fresh free ports). */
   clientPort?: number;
   peerPort?: number;
+  /**
+   * Ports to advertise instead of the listening ones (`--advertise-client-urls`, `--initial-advertise-peer-urls`),
+   * for a proxy in front of the member (the chaos suite's fault proxy). Default: the listening ports.
+   */
+  advertiseClientPort?: number;
+  advertisePeerPort?: number;
 }
 
 /** Thrown when a member does not become healthy; carries the tail of its log. */
@@ -117,6 +123,10 @@ export class Member {
   readonly peerUrl: string;
   /** `127.0.0.1:<clientPort>`, the form etcdctl's `--endpoints` and its output use. */
   readonly endpoint: string;
+  /** The advertised client endpoint (`endpoint` unless `advertiseClientPort` was given). */
+  readonly advertisedEndpoint: string;
+  /** The advertised peer URL (`peerUrl` unless `advertisePeerPort` was given). */
+  readonly advertisedPeerUrl: string;
   /** The etcd flags, identical for both kinds. */
   readonly flags: readonly string[];
   private options: MemberOptions;
@@ -138,14 +148,16 @@ export class Member {
     this.clientUrl = `http://127.0.0.1:${clientPort}`;
     this.peerUrl = `http://127.0.0.1:${peerPort}`;
     this.endpoint = `127.0.0.1:${clientPort}`;
+    this.advertisedEndpoint = `127.0.0.1:${options.advertiseClientPort ?? clientPort}`;
+    this.advertisedPeerUrl = `http://127.0.0.1:${options.advertisePeerPort ?? peerPort}`;
     this.flags = [
       '--name', this.name,
       '--data-dir', this.dataDir,
       '--listen-client-urls', this.clientUrl,
-      '--advertise-client-urls', this.clientUrl,
+      '--advertise-client-urls', `http://${this.advertisedEndpoint}`,
       '--listen-peer-urls', this.peerUrl,
-      '--initial-advertise-peer-urls', this.peerUrl,
-      '--initial-cluster', options.initialCluster ?? `${this.name}=${this.peerUrl}`,
+      '--initial-advertise-peer-urls', this.advertisedPeerUrl,
+      '--initial-cluster', options.initialCluster ?? `${this.name}=${this.advertisedPeerUrl}`,
       '--initial-cluster-state', options.initialClusterState ?? 'new',
       '--initial-cluster-token', 'latchkey-test',
       ...(options.extraArgs ?? []),

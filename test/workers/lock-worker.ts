@@ -67,7 +67,7 @@ async function cycle(): Promise<void> {
         const r = await held.put(counter, String(n + 1));
         emit({ ev: 'write', token: held.fencingToken, ok: true, value: n + 1, rev: r.header.revision });
       } catch (err) {
-        emit({ ev: 'write', token: held.fencingToken, ok: false, error: (err as Error).name });
+        emit({ ev: 'write', token: held.fencingToken, ok: false, error: (err as Error).name, retryable: (err as { retryable?: boolean }).retryable === true });
       }
     }
   } finally {

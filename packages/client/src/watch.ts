@@ -79,6 +79,7 @@ export class Watch implements AsyncIterable<WatchEvent> {
   private resolveCreated!: (rev: bigint) => void;
   private rejectCreated!: (e: Error) => void;
   private iterating = false;
+  private readonly endController = new AbortController();
 
   constructor(
     private readonly mux: WatchMux,
@@ -96,6 +97,11 @@ export class Watch implements AsyncIterable<WatchEvent> {
 
   get isEnded(): boolean {
     return this.ended;
+  }
+
+  /** Aborts when the watch ends (for whatever reason). */
+  get endedSignal(): AbortSignal {
+    return this.endController.signal;
   }
 
   /** Stops the watcher; iteration ends after already-received events. Idempotent. */
@@ -173,6 +179,7 @@ export class Watch implements AsyncIterable<WatchEvent> {
   private finish(item: Item): void {
     if (this.ended) return;
     this.ended = true;
+    this.endController.abort();
     this.push(item);
   }
 
@@ -216,7 +223,8 @@ export class WatchMux {
         w.cancel();
         return w;
       }
-      options.signal.addEventListener('abort', () => w.cancel(), { once: true });
+      // Removed when the watch ends, so a long-lived signal shared by many watches does not collect listeners.
+      options.signal.addEventListener('abort', () => w.cancel(), { once: true, signal: w.endedSignal });
     }
     this.watchers.add(w);
     if (this.stream) this.sendCreate(w);
