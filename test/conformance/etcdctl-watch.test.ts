@@ -185,10 +185,17 @@ describe('etcdctl lock and elect', () => {
     // The stopped candidate resigned; a listener sees the next leader's value.
     const listen = (side: Side) => etcdctlStream((side === 'etcd' ? p.etcd : p.latchkey).endpoint, ['elect', '-l', 'myelection']);
     const l = { etcd: listen('etcd'), latchkey: listen('latchkey') };
-    const bob = await stream(p, ['elect', 'myelection', 'bob'], { until: (out) => out.split('\n').length >= 3 });
-    expect(bob.etcd.stdout).toBe('myelection/<session-lease>\nbob\n');
-    for (const side of ['etcd', 'latchkey'] as const) expect(await l[side].waitFor((out) => out.includes('bob')), `${side}: listener saw bob`).toBe(true);
+    // Bob stays leader until both listeners have seen him (a listener that starts observing late still does).
+    const campaign = (side: Side) => etcdctlStream((side === 'etcd' ? p.etcd : p.latchkey).endpoint, ['elect', 'myelection', 'bob']);
+    const b = { etcd: campaign('etcd'), latchkey: campaign('latchkey') };
+    for (const side of ['etcd', 'latchkey'] as const) {
+      expect(await b[side].waitFor((out) => out.split('\n').length >= 3), `${side}: bob leads`).toBe(true);
+      expect(await l[side].waitFor((out) => out.includes('bob')), `${side}: listener saw bob`).toBe(true);
+    }
     const [le, ll] = await Promise.all([l.etcd.stop(), l.latchkey.stop()]);
+    const [be, bl] = await Promise.all([b.etcd.stop(), b.latchkey.stop()]);
+    expect(maskStream(p, 'etcd', be).stdout).toBe('myelection/<session-lease>\nbob\n');
+    expect(maskStream(p, 'latchkey', bl).stdout).toBe(maskStream(p, 'etcd', be).stdout);
     // Stopping etcdctl (SIGINT) cancels its context; a call in flight at that instant makes the Go client log a
     // "context canceled" retry warning. Whether one is in flight is timing, on either server: drop that line.
     const quiet = (o: StreamOutcome): StreamOutcome => ({ ...o, stderr: o.stderr.replace(/^<zap warn> retrying of unary invoker failed: rpc error: code = Canceled desc = context canceled\n/gm, '') });
