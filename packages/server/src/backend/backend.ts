@@ -21,9 +21,23 @@ export interface Backend {
   sync(): Promise<void>;
   /** Bytes the database occupies on disk, and bytes in use by live pages. */
   size(): { total: number; inUse: number };
-  /** Writes a consistent copy of every table to `out` (used by the Snapshot RPC and peer snapshots). */
+  /** Writes a consistent copy of every table to `out` (used by peer snapshots). */
   copyTo(out: string): Promise<void>;
+  /**
+   * A consistent read-only view of every table as of the call (one read transaction): batches committed later do
+   * not show in it. Used by the Snapshot RPC to convert the state to etcd's format. `close()` releases it; until
+   * then the backend keeps every page the view can see.
+   */
+  readView(): BackendView;
   close(): Promise<void>;
+}
+
+/** A frozen, read-only view of a backend (see `Backend.readView`). */
+export interface BackendView {
+  get(table: Table, key: Uint8Array): Buffer | undefined;
+  /** As `Backend.scan`, over the frozen state. */
+  scan(table: Table, start: Uint8Array | undefined, end: Uint8Array | undefined, fn: (key: Buffer, value: Buffer) => boolean | void): void;
+  close(): void;
 }
 
 /** The backend's tables. Each is an independent ordered key space. */

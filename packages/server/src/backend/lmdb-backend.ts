@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
-import { type Backend, Table, ALL_TABLES } from './backend.js';
+import { type Backend, type BackendView, Table, ALL_TABLES } from './backend.js';
 
 /**
  * The production backend: one LMDB environment (a memory-mapped copy-on-write B+tree, the design bbolt ported
@@ -104,6 +104,34 @@ export class LmdbBackend implements Backend {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  }
+
+  readView(): BackendView {
+    const transaction = this.env.useReadTransaction();
+    let open = true;
+    const check = (): void => {
+      if (!open) throw new Error('backend: the read view is closed');
+    };
+    return {
+      get: (table, key) => {
+        check();
+        const v = this.db(table).get(asBuffer(key), { transaction });
+        return v === undefined ? undefined : Buffer.from(v);
+      },
+      scan: (table, start, end, fn) => {
+        check();
+        const opts: { start?: Buffer; end?: Buffer; transaction: typeof transaction } = { transaction };
+        if (start) opts.start = asBuffer(start);
+        if (end) opts.end = asBuffer(end);
+        for (const { key, value } of this.db(table).getRange(opts)) {
+          if (fn(Buffer.from(key), Buffer.from(value)) === false) return;
+        }
+      },
+      close: () => {
+        if (open) transaction.done();
+        open = false;
+      },
+    };
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,4 @@
-import { type Backend, Table, ALL_TABLES } from './backend.js';
+import { type Backend, type BackendView, Table, ALL_TABLES } from './backend.js';
 
 /**
  * A backend held in memory, for unit tests: same contract as the LMDB backend except that nothing survives the
@@ -66,6 +66,13 @@ export class MemoryBackend implements Backend {
 
   async copyTo(): Promise<void> {
     throw new Error('backend: the memory backend cannot be copied to a file');
+  }
+
+  readView(): BackendView {
+    // A copy of the committed tables (a batch in progress is not part of the view).
+    const frozen = new MemoryBackend();
+    frozen.tables = new Map([...this.tables].map(([t, m]) => [t, new Map(m)]));
+    return { get: (t, k) => frozen.get(t, k), scan: (t, s, e, fn) => frozen.scan(t, s, e, fn), close: () => undefined };
   }
 
   async close(): Promise<void> {}
