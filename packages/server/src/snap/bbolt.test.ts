@@ -238,7 +238,7 @@ describe('bbolt check: negative controls', () => {
     expect(() => BoltReader.open(path)).toThrow(NotBoltFileError);
     // One damaged meta page: the other one is used (bbolt's fallback).
     const copy = Buffer.from(full);
-    copy[16 + 20] ^= 0xff; // inside meta 0's checksummed bytes
+    copy[16 + 20]! ^= 0xff; // inside meta 0's checksummed bytes
     writeFileSync(path, copy);
     using r = BoltReader.open(path);
     expect(r.meta.txid).toBe(1n);
