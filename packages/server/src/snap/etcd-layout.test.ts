@@ -151,6 +151,25 @@ describe('etcd layout', () => {
     expect(dump(restored, Table.Members)).toEqual([]);
   });
 
+  test('etcd layout - a key table bigger than one conversion chunk streams through in order, none lost or repeated', async () => {
+    const backend = new MemoryBackend();
+    const store = new KVStore(backend, { attach() {}, detach() {} });
+    backend.batch(() => {
+      for (let i = 0; i < 10_000; i++) {
+        const t = store.write();
+        t.put(b(`k${i % 3000}`), Buffer.alloc(i % 97, i % 251), 0n);
+        t.end();
+      }
+    });
+    const path = tmp('many.db');
+    await exportTo(backend, path);
+    using r = BoltReader.open(path);
+    expect(r.check()).toEqual([]);
+    const restored = new MemoryBackend();
+    expect(readEtcdLayout(r, restored)).toMatchObject({ keys: 10_000, revision: 10_001n });
+    expect(dump(restored, Table.Key)).toEqual(dump(backend, Table.Key));
+  });
+
   test('etcd layout - records that are not etcd\'s are refused', async () => {
     const path = tmp('bad.db');
     const fh = await open(path, 'w+');
