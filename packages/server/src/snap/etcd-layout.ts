@@ -65,7 +65,7 @@ const RECORD_TOMBSTONE = 1;
 /** Flush the writer's pages once this much is waiting (bounds memory for a store of any size). */
 const FLUSH_BYTES = 4 * 1024 * 1024;
 /** Entries converted per synchronous step before yielding to the event loop. */
-const CHUNK_ENTRIES = 4096;
+const CHUNK_ENTRIES = 1024;
 
 export interface ExportContext {
   /** Written to cluster/clusterVersion. */
