@@ -46,8 +46,14 @@ import {
   type PutOptions,
   rangeRequest,
 } from './ops.js';
+import { Barrier } from './recipes/barrier.js';
+import { DoubleBarrier } from './recipes/double-barrier.js';
 import { Election, type ElectionOptions } from './recipes/election.js';
 import { LockApi } from './recipes/lock.js';
+import { Queue } from './recipes/queue.js';
+import { Registry } from './recipes/registry.js';
+import { RwLock } from './recipes/rwlock.js';
+import { Semaphore } from './recipes/semaphore.js';
 import { Session, type SessionOptions } from './recipes/session.js';
 import { type Watch, WatchMux, type WatchOptions } from './watch.js';
 
@@ -134,6 +140,7 @@ export class Client {
   private readonly watchMux: WatchMux;
   private readonly owned: boolean;
   private lockApi: LockApi | undefined;
+  private registryApi: Registry | undefined;
 
   constructor(options: ClientOptions = {}, shared?: { parent: Client; ns: Namespace }) {
     if (shared) {
@@ -251,6 +258,37 @@ export class Client {
   /** An election (etcd's `concurrency.Election` layout) under `prefix`. */
   election(prefix: Bytes, options: ElectionOptions = {}): Election {
     return new Election(this, toBytes(prefix), options);
+  }
+
+  /** A barrier on the key `name` (etcd's `recipes.Barrier`, lease-bound). */
+  barrier(name: string): Barrier {
+    return new Barrier(this, name);
+  }
+
+  /** A double barrier for `count` participants under `name` (etcd's `recipes.DoubleBarrier` layout). */
+  doubleBarrier(name: string, count: number): DoubleBarrier {
+    return new DoubleBarrier(this, name, count);
+  }
+
+  /** A fair counting semaphore with `permits` permits under `name`. */
+  semaphore(name: string, permits: number): Semaphore {
+    return new Semaphore(this, name, permits);
+  }
+
+  /** A fair readers-writer lock under `name` (etcd's `recipes.RWMutex` layout). */
+  rwlock(name: string): RwLock {
+    return new RwLock(this, name);
+  }
+
+  /** An at-least-once work queue with acks under `name`. */
+  queue(name: string): Queue {
+    return new Queue(this, name);
+  }
+
+  /** Service registration and discovery. */
+  get registry(): Registry {
+    this.registryApi ??= new Registry(this);
+    return this.registryApi;
   }
 
   // ---- cluster and maintenance ----

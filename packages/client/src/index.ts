@@ -13,3 +13,10 @@ export { Session, SessionClosedError, type SessionOptions, type SessionState } f
 export { LockApi, LockHold, GuardedTxn, type AcquireOptions, type LockStatus, type LockHolder } from './recipes/lock.js';
 export { Election, Leadership, type ElectionOptions, type CampaignOptions, type Observed } from './recipes/election.js';
 export type { KeyValue, ResponseHeader } from '@latchkey/proto';
+export { Barrier, BarrierHeldError } from './recipes/barrier.js';
+export { DoubleBarrier, BarrierRound, TooManyParticipantsError } from './recipes/double-barrier.js';
+export { Semaphore, SemaphoreLimitError, type SemaphoreStatus } from './recipes/semaphore.js';
+export { RwLock, type RwMode } from './recipes/rwlock.js';
+export { Queue, Delivery, type EnqueueOptions, type QueueStats } from './recipes/queue.js';
+export { Registry, Registration, ServiceSet, encodeInstance, decodeInstance, type ServiceInstance, type RegisterOptions, type RegistrationState, type ServiceSnapshot, type PickStrategy } from './recipes/registry.js';
+export { type RecipeOptions } from './recipes/wait.js';

@@ -2,12 +2,14 @@
  * The waiting step shared by locks and elections (etcd's `waitDeletes`, hardened): wait until no key under
  * `prefix` has a create revision below ours, watching only the immediate predecessor each time (no herd), and
  * checking in the same read that our own key still exists with our revision (so a lost session or a deleted key
- * ends the wait with `LockLostError` instead of a phantom success).
+ * ends the wait with `LockLostError` instead of a phantom success). Our own key is watched too, so its deletion
+ * ends the wait at once rather than when our turn would have come.
  */
 import { type Client } from '../client.js';
 import { abortErrorFor } from '../connection.js';
-import { CompactedError, LatchkeyError, LockLostError } from '../errors.js';
+import { LockLostError } from '../errors.js';
 import { Cmp, Op } from '../ops.js';
+import { nextEvent } from './wait.js';
 
 export interface QueueEntry {
   /** Our key (namespaced view of the client). */
@@ -51,38 +53,19 @@ export async function waitForTurn(client: Client, prefix: Uint8Array, entry: Que
     const first = r.responses[0];
     const pred = first?.type === 'range' ? first.kvs[0] : undefined;
     if (pred === undefined) return r.header.revision;
-    const deletedAt = await waitDeleted(client, pred.key, r.header.revision + 1n, signal);
-    if (deletedAt === undefined) serializable = false;
+    // The predecessor's deletion, or our own (session lost, key removed: fail fast instead of at our turn).
+    const ev = await nextEvent(
+      client,
+      [
+        { key: pred.key, options: { startRevision: r.header.revision + 1n, noPut: true } },
+        { key: entry.key, options: { startRevision: r.header.revision + 1n, noPut: true } },
+      ],
+      signal,
+    );
+    if (ev === undefined) serializable = false;
     else {
-      minRevision = deletedAt;
+      minRevision = ev.revision;
       serializable = true;
     }
-  }
-}
-
-/**
- * Resolves with the revision at which `key` is deleted (at or after `fromRevision`), or undefined when that
- * history was compacted (the caller re-reads the queue, so a spurious wake-up is harmless while a missed delete
- * would hang).
- */
-export async function waitDeleted(client: Client, key: Uint8Array, fromRevision: bigint, signal: AbortSignal): Promise<bigint | undefined> {
-  const ac = new AbortController();
-  const onAbort = (): void => ac.abort();
-  signal.addEventListener('abort', onAbort, { once: true });
-  const w = client.watch(key, { startRevision: fromRevision, noPut: true, signal: ac.signal });
-  try {
-    for await (const ev of w) {
-      if (ev.type === 'delete') return ev.revision;
-    }
-    if (signal.aborted) throw abortErrorFor(signal);
-    return undefined;
-  } catch (err) {
-    if (err instanceof CompactedError) return undefined;
-    if (signal.aborted) throw abortErrorFor(signal);
-    if (err instanceof LatchkeyError) throw err;
-    throw err;
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-    w.cancel();
   }
 }

@@ -120,6 +120,15 @@ export class Session {
     await this.close();
   }
 
+  /**
+   * @internal The server answered a write on this lease with "lease not found": the lease is certainly gone,
+   * so end the session now instead of at the next keep-alive answer.
+   */
+  markExpired(): void {
+    if (this.stateValue === 'closed' || this.stateValue === 'expired') return;
+    this.end('expired', new SessionExpiredError(`lease ${this.leaseId.toString(16)} not found on the server`));
+  }
+
   private onAck(ttlLeft: bigint, sentAt: number): void {
     if (this.stateValue === 'closed' || this.stateValue === 'expired') return;
     if (ttlLeft <= 0n) {
