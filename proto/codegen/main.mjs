@@ -355,8 +355,10 @@ function generatePackage(pkg, pkgFiles) {
         default: return 'undefined';
       }
     };
-    const required = info.filter((x) => !x.optional);
-    const defaults = `{ ${required.map((x) => `${x.prop}: ${zero(x)}`).join(', ')} }`;
+    // Every field is present in a decoded message, optional ones as `undefined`: all messages of one type then
+    // share one hidden class, so the code that reads them (encoders, the applier's dispatch) stays monomorphic.
+    // (A missing property read through a megamorphic inline cache costs ~0.3 µs in a large process.)
+    const defaults = `{ ${info.map((x) => `${x.prop}: ${x.optional ? 'undefined' : zero(x)}`).join(', ')} }`;
     const wireType = (x) => {
       if (x.f.repeated && !['string', 'bytes', 'message'].includes(x.kind)) return 2; // packed
       return ['string', 'bytes', 'message'].includes(x.kind) ? 2 : 0;

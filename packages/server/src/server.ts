@@ -27,7 +27,7 @@ import { applyMemberChange, computeClusterId, computeMemberId, Membership } from
 import { RaftNode } from './node/raft-node.js';
 import { LogCompactor } from './node/log-compactor.js';
 import { AutoCompactor, parseRetention } from './node/auto-compactor.js';
-import { GRPC_CODE_NAMES, Metrics } from './node/metrics.js';
+import { Metrics } from './node/metrics.js';
 import { openWal, walExists } from './wal/wal.js';
 import { PeerTransport, fetchMembers } from './transport/transport.js';
 import {
@@ -82,12 +82,6 @@ export interface StartOptions {
   random?: () => number;
 }
 
-
-function grpcLabels(m: { path: string; requestStream: boolean; responseStream: boolean }): { grpc_type: string; grpc_service: string; grpc_method: string } {
-  const [, service = '', method = ''] = m.path.split('/');
-  const grpc_type = m.requestStream ? (m.responseStream ? 'bidi_stream' : 'client_stream') : m.responseStream ? 'server_stream' : 'unary';
-  return { grpc_type, grpc_service: service, grpc_method: method };
-}
 
 function hostPort(url: string): string {
   const u = new URL(url);
@@ -459,8 +453,8 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     maxReceiveBytes: config.maxRequestBytes + 512 * 1024,
     log,
     observer: {
-      started: (m) => metrics.grpcStarted.inc(grpcLabels(m)),
-      handled: (m, code) => metrics.grpcHandled.inc({ ...grpcLabels(m), grpc_code: GRPC_CODE_NAMES[code] ?? String(code) }),
+      started: (m) => metrics.grpcCalls.started(m),
+      handled: (m, code) => metrics.grpcCalls.handled(m, code),
     },
   });
   const impls = new Map<ServiceDesc, Record<string, unknown>>();

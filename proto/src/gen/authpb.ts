@@ -100,7 +100,7 @@ export const User: MessageType<User> = {
     if (m.options !== undefined) { w.tag(4, 2); w.fork(); UserAddOptions.write(m.options, w); w.join(); }
   },
   read(r: Reader, end: number): User {
-    const m: User = { name: EMPTY_BYTES, password: EMPTY_BYTES, roles: [] };
+    const m: User = { name: EMPTY_BYTES, password: EMPTY_BYTES, roles: [], options: undefined };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -138,7 +138,7 @@ export const User: MessageType<User> = {
   },
   fromJSON(j: unknown): User {
     const o = jsonObject(j, 'authpb.User');
-    const m: User = { name: EMPTY_BYTES, password: EMPTY_BYTES, roles: [] };
+    const m: User = { name: EMPTY_BYTES, password: EMPTY_BYTES, roles: [], options: undefined };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {

@@ -402,7 +402,7 @@ export const RangeResponse: MessageType<RangeResponse> = {
     if (m.count !== undefined && m.count !== 0n) { w.tag(4, 0); w.int64(m.count); }
   },
   read(r: Reader, end: number): RangeResponse {
-    const m: RangeResponse = { kvs: [], more: false, count: 0n };
+    const m: RangeResponse = { header: undefined, kvs: [], more: false, count: 0n };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -440,7 +440,7 @@ export const RangeResponse: MessageType<RangeResponse> = {
   },
   fromJSON(j: unknown): RangeResponse {
     const o = jsonObject(j, 'etcdserverpb.RangeResponse');
-    const m: RangeResponse = { kvs: [], more: false, count: 0n };
+    const m: RangeResponse = { header: undefined, kvs: [], more: false, count: 0n };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -592,7 +592,7 @@ export const PutResponse: MessageType<PutResponse> = {
     if (m.prevKv !== undefined) { w.tag(2, 2); w.fork(); KeyValue.write(m.prevKv, w); w.join(); }
   },
   read(r: Reader, end: number): PutResponse {
-    const m: PutResponse = {  };
+    const m: PutResponse = { header: undefined, prevKv: undefined };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -620,7 +620,7 @@ export const PutResponse: MessageType<PutResponse> = {
   },
   fromJSON(j: unknown): PutResponse {
     const o = jsonObject(j, 'etcdserverpb.PutResponse');
-    const m: PutResponse = {  };
+    const m: PutResponse = { header: undefined, prevKv: undefined };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -740,7 +740,7 @@ export const DeleteRangeResponse: MessageType<DeleteRangeResponse> = {
     }
   },
   read(r: Reader, end: number): DeleteRangeResponse {
-    const m: DeleteRangeResponse = { deleted: 0n, prevKvs: [] };
+    const m: DeleteRangeResponse = { header: undefined, deleted: 0n, prevKvs: [] };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -773,7 +773,7 @@ export const DeleteRangeResponse: MessageType<DeleteRangeResponse> = {
   },
   fromJSON(j: unknown): DeleteRangeResponse {
     const o = jsonObject(j, 'etcdserverpb.DeleteRangeResponse');
-    const m: DeleteRangeResponse = { deleted: 0n, prevKvs: [] };
+    const m: DeleteRangeResponse = { header: undefined, deleted: 0n, prevKvs: [] };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -823,7 +823,7 @@ export const RequestOp: MessageType<RequestOp> = {
     if (m.requestTxn !== undefined) { w.tag(4, 2); w.fork(); TxnRequest.write(m.requestTxn, w); w.join(); }
   },
   read(r: Reader, end: number): RequestOp {
-    const m: RequestOp = {  };
+    const m: RequestOp = { requestRange: undefined, requestPut: undefined, requestDeleteRange: undefined, requestTxn: undefined };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -873,7 +873,7 @@ export const RequestOp: MessageType<RequestOp> = {
   },
   fromJSON(j: unknown): RequestOp {
     const o = jsonObject(j, 'etcdserverpb.RequestOp');
-    const m: RequestOp = {  };
+    const m: RequestOp = { requestRange: undefined, requestPut: undefined, requestDeleteRange: undefined, requestTxn: undefined };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -926,7 +926,7 @@ export const ResponseOp: MessageType<ResponseOp> = {
     if (m.responseTxn !== undefined) { w.tag(4, 2); w.fork(); TxnResponse.write(m.responseTxn, w); w.join(); }
   },
   read(r: Reader, end: number): ResponseOp {
-    const m: ResponseOp = {  };
+    const m: ResponseOp = { responseRange: undefined, responsePut: undefined, responseDeleteRange: undefined, responseTxn: undefined };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -976,7 +976,7 @@ export const ResponseOp: MessageType<ResponseOp> = {
   },
   fromJSON(j: unknown): ResponseOp {
     const o = jsonObject(j, 'etcdserverpb.ResponseOp');
-    const m: ResponseOp = {  };
+    const m: ResponseOp = { responseRange: undefined, responsePut: undefined, responseDeleteRange: undefined, responseTxn: undefined };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -1041,7 +1041,7 @@ export const Compare: MessageType<Compare> = {
     if (m.rangeEnd !== undefined && m.rangeEnd.length > 0) { w.tag(64, 2); w.bytes(m.rangeEnd); }
   },
   read(r: Reader, end: number): Compare {
-    const m: Compare = { result: 0, target: 0, key: EMPTY_BYTES, rangeEnd: EMPTY_BYTES };
+    const m: Compare = { result: 0, target: 0, key: EMPTY_BYTES, version: undefined, createRevision: undefined, modRevision: undefined, value: undefined, lease: undefined, rangeEnd: EMPTY_BYTES };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -1124,7 +1124,7 @@ export const Compare: MessageType<Compare> = {
   },
   fromJSON(j: unknown): Compare {
     const o = jsonObject(j, 'etcdserverpb.Compare');
-    const m: Compare = { result: 0, target: 0, key: EMPTY_BYTES, rangeEnd: EMPTY_BYTES };
+    const m: Compare = { result: 0, target: 0, key: EMPTY_BYTES, version: undefined, createRevision: undefined, modRevision: undefined, value: undefined, lease: undefined, rangeEnd: EMPTY_BYTES };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -1271,7 +1271,7 @@ export const TxnResponse: MessageType<TxnResponse> = {
     }
   },
   read(r: Reader, end: number): TxnResponse {
-    const m: TxnResponse = { succeeded: false, responses: [] };
+    const m: TxnResponse = { header: undefined, succeeded: false, responses: [] };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -1304,7 +1304,7 @@ export const TxnResponse: MessageType<TxnResponse> = {
   },
   fromJSON(j: unknown): TxnResponse {
     const o = jsonObject(j, 'etcdserverpb.TxnResponse');
-    const m: TxnResponse = { succeeded: false, responses: [] };
+    const m: TxnResponse = { header: undefined, succeeded: false, responses: [] };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -1411,7 +1411,7 @@ export const CompactionResponse: MessageType<CompactionResponse> = {
     if (m.header !== undefined) { w.tag(1, 2); w.fork(); ResponseHeader.write(m.header, w); w.join(); }
   },
   read(r: Reader, end: number): CompactionResponse {
-    const m: CompactionResponse = {  };
+    const m: CompactionResponse = { header: undefined };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -1434,7 +1434,7 @@ export const CompactionResponse: MessageType<CompactionResponse> = {
   },
   fromJSON(j: unknown): CompactionResponse {
     const o = jsonObject(j, 'etcdserverpb.CompactionResponse');
-    const m: CompactionResponse = {  };
+    const m: CompactionResponse = { header: undefined };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -1570,7 +1570,7 @@ export const HashKVResponse: MessageType<HashKVResponse> = {
     if (m.compactRevision !== undefined && m.compactRevision !== 0n) { w.tag(3, 0); w.int64(m.compactRevision); }
   },
   read(r: Reader, end: number): HashKVResponse {
-    const m: HashKVResponse = { hash: 0, compactRevision: 0n };
+    const m: HashKVResponse = { header: undefined, hash: 0, compactRevision: 0n };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -1603,7 +1603,7 @@ export const HashKVResponse: MessageType<HashKVResponse> = {
   },
   fromJSON(j: unknown): HashKVResponse {
     const o = jsonObject(j, 'etcdserverpb.HashKVResponse');
-    const m: HashKVResponse = { hash: 0, compactRevision: 0n };
+    const m: HashKVResponse = { header: undefined, hash: 0, compactRevision: 0n };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -1645,7 +1645,7 @@ export const HashResponse: MessageType<HashResponse> = {
     if (m.hash !== undefined && m.hash !== 0) { w.tag(2, 0); w.uint(m.hash); }
   },
   read(r: Reader, end: number): HashResponse {
-    const m: HashResponse = { hash: 0 };
+    const m: HashResponse = { header: undefined, hash: 0 };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -1673,7 +1673,7 @@ export const HashResponse: MessageType<HashResponse> = {
   },
   fromJSON(j: unknown): HashResponse {
     const o = jsonObject(j, 'etcdserverpb.HashResponse');
-    const m: HashResponse = { hash: 0 };
+    const m: HashResponse = { header: undefined, hash: 0 };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -1755,7 +1755,7 @@ export const SnapshotResponse: MessageType<SnapshotResponse> = {
     if (m.blob !== undefined && m.blob.length > 0) { w.tag(3, 2); w.bytes(m.blob); }
   },
   read(r: Reader, end: number): SnapshotResponse {
-    const m: SnapshotResponse = { remainingBytes: 0n, blob: EMPTY_BYTES };
+    const m: SnapshotResponse = { header: undefined, remainingBytes: 0n, blob: EMPTY_BYTES };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -1788,7 +1788,7 @@ export const SnapshotResponse: MessageType<SnapshotResponse> = {
   },
   fromJSON(j: unknown): SnapshotResponse {
     const o = jsonObject(j, 'etcdserverpb.SnapshotResponse');
-    const m: SnapshotResponse = { remainingBytes: 0n, blob: EMPTY_BYTES };
+    const m: SnapshotResponse = { header: undefined, remainingBytes: 0n, blob: EMPTY_BYTES };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -1835,7 +1835,7 @@ export const WatchRequest: MessageType<WatchRequest> = {
     if (m.progressRequest !== undefined) { w.tag(3, 2); w.fork(); WatchProgressRequest.write(m.progressRequest, w); w.join(); }
   },
   read(r: Reader, end: number): WatchRequest {
-    const m: WatchRequest = {  };
+    const m: WatchRequest = { createRequest: undefined, cancelRequest: undefined, progressRequest: undefined };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -1874,7 +1874,7 @@ export const WatchRequest: MessageType<WatchRequest> = {
   },
   fromJSON(j: unknown): WatchRequest {
     const o = jsonObject(j, 'etcdserverpb.WatchRequest');
-    const m: WatchRequest = {  };
+    const m: WatchRequest = { createRequest: undefined, cancelRequest: undefined, progressRequest: undefined };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -2159,7 +2159,7 @@ export const WatchResponse: MessageType<WatchResponse> = {
     }
   },
   read(r: Reader, end: number): WatchResponse {
-    const m: WatchResponse = { watchId: 0n, created: false, canceled: false, compactRevision: 0n, cancelReason: '', fragment: false, events: [] };
+    const m: WatchResponse = { header: undefined, watchId: 0n, created: false, canceled: false, compactRevision: 0n, cancelReason: '', fragment: false, events: [] };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -2217,7 +2217,7 @@ export const WatchResponse: MessageType<WatchResponse> = {
   },
   fromJSON(j: unknown): WatchResponse {
     const o = jsonObject(j, 'etcdserverpb.WatchResponse');
-    const m: WatchResponse = { watchId: 0n, created: false, canceled: false, compactRevision: 0n, cancelReason: '', fragment: false, events: [] };
+    const m: WatchResponse = { header: undefined, watchId: 0n, created: false, canceled: false, compactRevision: 0n, cancelReason: '', fragment: false, events: [] };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -2345,7 +2345,7 @@ export const LeaseGrantResponse: MessageType<LeaseGrantResponse> = {
     if (m.error !== undefined && m.error.length > 0) { w.tag(4, 2); w.string(m.error); }
   },
   read(r: Reader, end: number): LeaseGrantResponse {
-    const m: LeaseGrantResponse = { ID: 0n, TTL: 0n, error: '' };
+    const m: LeaseGrantResponse = { header: undefined, ID: 0n, TTL: 0n, error: '' };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -2383,7 +2383,7 @@ export const LeaseGrantResponse: MessageType<LeaseGrantResponse> = {
   },
   fromJSON(j: unknown): LeaseGrantResponse {
     const o = jsonObject(j, 'etcdserverpb.LeaseGrantResponse');
-    const m: LeaseGrantResponse = { ID: 0n, TTL: 0n, error: '' };
+    const m: LeaseGrantResponse = { header: undefined, ID: 0n, TTL: 0n, error: '' };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -2483,7 +2483,7 @@ export const LeaseRevokeResponse: MessageType<LeaseRevokeResponse> = {
     if (m.header !== undefined) { w.tag(1, 2); w.fork(); ResponseHeader.write(m.header, w); w.join(); }
   },
   read(r: Reader, end: number): LeaseRevokeResponse {
-    const m: LeaseRevokeResponse = {  };
+    const m: LeaseRevokeResponse = { header: undefined };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -2506,7 +2506,7 @@ export const LeaseRevokeResponse: MessageType<LeaseRevokeResponse> = {
   },
   fromJSON(j: unknown): LeaseRevokeResponse {
     const o = jsonObject(j, 'etcdserverpb.LeaseRevokeResponse');
-    const m: LeaseRevokeResponse = {  };
+    const m: LeaseRevokeResponse = { header: undefined };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -2666,7 +2666,7 @@ export const LeaseCheckpointResponse: MessageType<LeaseCheckpointResponse> = {
     if (m.header !== undefined) { w.tag(1, 2); w.fork(); ResponseHeader.write(m.header, w); w.join(); }
   },
   read(r: Reader, end: number): LeaseCheckpointResponse {
-    const m: LeaseCheckpointResponse = {  };
+    const m: LeaseCheckpointResponse = { header: undefined };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -2689,7 +2689,7 @@ export const LeaseCheckpointResponse: MessageType<LeaseCheckpointResponse> = {
   },
   fromJSON(j: unknown): LeaseCheckpointResponse {
     const o = jsonObject(j, 'etcdserverpb.LeaseCheckpointResponse');
-    const m: LeaseCheckpointResponse = {  };
+    const m: LeaseCheckpointResponse = { header: undefined };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -2784,7 +2784,7 @@ export const LeaseKeepAliveResponse: MessageType<LeaseKeepAliveResponse> = {
     if (m.TTL !== undefined && m.TTL !== 0n) { w.tag(3, 0); w.int64(m.TTL); }
   },
   read(r: Reader, end: number): LeaseKeepAliveResponse {
-    const m: LeaseKeepAliveResponse = { ID: 0n, TTL: 0n };
+    const m: LeaseKeepAliveResponse = { header: undefined, ID: 0n, TTL: 0n };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -2817,7 +2817,7 @@ export const LeaseKeepAliveResponse: MessageType<LeaseKeepAliveResponse> = {
   },
   fromJSON(j: unknown): LeaseKeepAliveResponse {
     const o = jsonObject(j, 'etcdserverpb.LeaseKeepAliveResponse');
-    const m: LeaseKeepAliveResponse = { ID: 0n, TTL: 0n };
+    const m: LeaseKeepAliveResponse = { header: undefined, ID: 0n, TTL: 0n };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -2934,7 +2934,7 @@ export const LeaseTimeToLiveResponse: MessageType<LeaseTimeToLiveResponse> = {
     }
   },
   read(r: Reader, end: number): LeaseTimeToLiveResponse {
-    const m: LeaseTimeToLiveResponse = { ID: 0n, TTL: 0n, grantedTTL: 0n, keys: [] };
+    const m: LeaseTimeToLiveResponse = { header: undefined, ID: 0n, TTL: 0n, grantedTTL: 0n, keys: [] };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -2977,7 +2977,7 @@ export const LeaseTimeToLiveResponse: MessageType<LeaseTimeToLiveResponse> = {
   },
   fromJSON(j: unknown): LeaseTimeToLiveResponse {
     const o = jsonObject(j, 'etcdserverpb.LeaseTimeToLiveResponse');
-    const m: LeaseTimeToLiveResponse = { ID: 0n, TTL: 0n, grantedTTL: 0n, keys: [] };
+    const m: LeaseTimeToLiveResponse = { header: undefined, ID: 0n, TTL: 0n, grantedTTL: 0n, keys: [] };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -3125,7 +3125,7 @@ export const LeaseLeasesResponse: MessageType<LeaseLeasesResponse> = {
     }
   },
   read(r: Reader, end: number): LeaseLeasesResponse {
-    const m: LeaseLeasesResponse = { leases: [] };
+    const m: LeaseLeasesResponse = { header: undefined, leases: [] };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -3153,7 +3153,7 @@ export const LeaseLeasesResponse: MessageType<LeaseLeasesResponse> = {
   },
   fromJSON(j: unknown): LeaseLeasesResponse {
     const o = jsonObject(j, 'etcdserverpb.LeaseLeasesResponse');
-    const m: LeaseLeasesResponse = { leases: [] };
+    const m: LeaseLeasesResponse = { header: undefined, leases: [] };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -3366,7 +3366,7 @@ export const MemberAddResponse: MessageType<MemberAddResponse> = {
     }
   },
   read(r: Reader, end: number): MemberAddResponse {
-    const m: MemberAddResponse = { members: [] };
+    const m: MemberAddResponse = { header: undefined, member: undefined, members: [] };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -3399,7 +3399,7 @@ export const MemberAddResponse: MessageType<MemberAddResponse> = {
   },
   fromJSON(j: unknown): MemberAddResponse {
     const o = jsonObject(j, 'etcdserverpb.MemberAddResponse');
-    const m: MemberAddResponse = { members: [] };
+    const m: MemberAddResponse = { header: undefined, member: undefined, members: [] };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -3500,7 +3500,7 @@ export const MemberRemoveResponse: MessageType<MemberRemoveResponse> = {
     }
   },
   read(r: Reader, end: number): MemberRemoveResponse {
-    const m: MemberRemoveResponse = { members: [] };
+    const m: MemberRemoveResponse = { header: undefined, members: [] };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -3528,7 +3528,7 @@ export const MemberRemoveResponse: MessageType<MemberRemoveResponse> = {
   },
   fromJSON(j: unknown): MemberRemoveResponse {
     const o = jsonObject(j, 'etcdserverpb.MemberRemoveResponse');
-    const m: MemberRemoveResponse = { members: [] };
+    const m: MemberRemoveResponse = { header: undefined, members: [] };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -3638,7 +3638,7 @@ export const MemberUpdateResponse: MessageType<MemberUpdateResponse> = {
     }
   },
   read(r: Reader, end: number): MemberUpdateResponse {
-    const m: MemberUpdateResponse = { members: [] };
+    const m: MemberUpdateResponse = { header: undefined, members: [] };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -3666,7 +3666,7 @@ export const MemberUpdateResponse: MessageType<MemberUpdateResponse> = {
   },
   fromJSON(j: unknown): MemberUpdateResponse {
     const o = jsonObject(j, 'etcdserverpb.MemberUpdateResponse');
-    const m: MemberUpdateResponse = { members: [] };
+    const m: MemberUpdateResponse = { header: undefined, members: [] };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -3764,7 +3764,7 @@ export const MemberListResponse: MessageType<MemberListResponse> = {
     }
   },
   read(r: Reader, end: number): MemberListResponse {
-    const m: MemberListResponse = { members: [] };
+    const m: MemberListResponse = { header: undefined, members: [] };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -3792,7 +3792,7 @@ export const MemberListResponse: MessageType<MemberListResponse> = {
   },
   fromJSON(j: unknown): MemberListResponse {
     const o = jsonObject(j, 'etcdserverpb.MemberListResponse');
-    const m: MemberListResponse = { members: [] };
+    const m: MemberListResponse = { header: undefined, members: [] };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -3890,7 +3890,7 @@ export const MemberPromoteResponse: MessageType<MemberPromoteResponse> = {
     }
   },
   read(r: Reader, end: number): MemberPromoteResponse {
-    const m: MemberPromoteResponse = { members: [] };
+    const m: MemberPromoteResponse = { header: undefined, members: [] };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -3918,7 +3918,7 @@ export const MemberPromoteResponse: MessageType<MemberPromoteResponse> = {
   },
   fromJSON(j: unknown): MemberPromoteResponse {
     const o = jsonObject(j, 'etcdserverpb.MemberPromoteResponse');
-    const m: MemberPromoteResponse = { members: [] };
+    const m: MemberPromoteResponse = { header: undefined, members: [] };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -3996,7 +3996,7 @@ export const DefragmentResponse: MessageType<DefragmentResponse> = {
     if (m.header !== undefined) { w.tag(1, 2); w.fork(); ResponseHeader.write(m.header, w); w.join(); }
   },
   read(r: Reader, end: number): DefragmentResponse {
-    const m: DefragmentResponse = {  };
+    const m: DefragmentResponse = { header: undefined };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -4019,7 +4019,7 @@ export const DefragmentResponse: MessageType<DefragmentResponse> = {
   },
   fromJSON(j: unknown): DefragmentResponse {
     const o = jsonObject(j, 'etcdserverpb.DefragmentResponse');
-    const m: DefragmentResponse = {  };
+    const m: DefragmentResponse = { header: undefined };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -4110,7 +4110,7 @@ export const MoveLeaderResponse: MessageType<MoveLeaderResponse> = {
     if (m.header !== undefined) { w.tag(1, 2); w.fork(); ResponseHeader.write(m.header, w); w.join(); }
   },
   read(r: Reader, end: number): MoveLeaderResponse {
-    const m: MoveLeaderResponse = {  };
+    const m: MoveLeaderResponse = { header: undefined };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -4133,7 +4133,7 @@ export const MoveLeaderResponse: MessageType<MoveLeaderResponse> = {
   },
   fromJSON(j: unknown): MoveLeaderResponse {
     const o = jsonObject(j, 'etcdserverpb.MoveLeaderResponse');
-    const m: MoveLeaderResponse = {  };
+    const m: MoveLeaderResponse = { header: undefined };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -4315,7 +4315,7 @@ export const AlarmResponse: MessageType<AlarmResponse> = {
     }
   },
   read(r: Reader, end: number): AlarmResponse {
-    const m: AlarmResponse = { alarms: [] };
+    const m: AlarmResponse = { header: undefined, alarms: [] };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -4343,7 +4343,7 @@ export const AlarmResponse: MessageType<AlarmResponse> = {
   },
   fromJSON(j: unknown): AlarmResponse {
     const o = jsonObject(j, 'etcdserverpb.AlarmResponse');
-    const m: AlarmResponse = { alarms: [] };
+    const m: AlarmResponse = { header: undefined, alarms: [] };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -4449,7 +4449,7 @@ export const DowngradeResponse: MessageType<DowngradeResponse> = {
     if (m.version !== undefined && m.version.length > 0) { w.tag(2, 2); w.string(m.version); }
   },
   read(r: Reader, end: number): DowngradeResponse {
-    const m: DowngradeResponse = { version: '' };
+    const m: DowngradeResponse = { header: undefined, version: '' };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -4477,7 +4477,7 @@ export const DowngradeResponse: MessageType<DowngradeResponse> = {
   },
   fromJSON(j: unknown): DowngradeResponse {
     const o = jsonObject(j, 'etcdserverpb.DowngradeResponse');
-    const m: DowngradeResponse = { version: '' };
+    const m: DowngradeResponse = { header: undefined, version: '' };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -4575,7 +4575,7 @@ export const StatusResponse: MessageType<StatusResponse> = {
     if (m.isLearner !== undefined && m.isLearner) { w.tag(10, 0); w.bool(m.isLearner); }
   },
   read(r: Reader, end: number): StatusResponse {
-    const m: StatusResponse = { version: '', dbSize: 0n, leader: 0n, raftIndex: 0n, raftTerm: 0n, raftAppliedIndex: 0n, errors: [], dbSizeInUse: 0n, isLearner: false };
+    const m: StatusResponse = { header: undefined, version: '', dbSize: 0n, leader: 0n, raftIndex: 0n, raftTerm: 0n, raftAppliedIndex: 0n, errors: [], dbSizeInUse: 0n, isLearner: false };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -4643,7 +4643,7 @@ export const StatusResponse: MessageType<StatusResponse> = {
   },
   fromJSON(j: unknown): StatusResponse {
     const o = jsonObject(j, 'etcdserverpb.StatusResponse');
-    const m: StatusResponse = { version: '', dbSize: 0n, leader: 0n, raftIndex: 0n, raftTerm: 0n, raftAppliedIndex: 0n, errors: [], dbSizeInUse: 0n, isLearner: false };
+    const m: StatusResponse = { header: undefined, version: '', dbSize: 0n, leader: 0n, raftIndex: 0n, raftTerm: 0n, raftAppliedIndex: 0n, errors: [], dbSizeInUse: 0n, isLearner: false };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -4900,7 +4900,7 @@ export const AuthUserAddRequest: MessageType<AuthUserAddRequest> = {
     if (m.hashedPassword !== undefined && m.hashedPassword.length > 0) { w.tag(4, 2); w.string(m.hashedPassword); }
   },
   read(r: Reader, end: number): AuthUserAddRequest {
-    const m: AuthUserAddRequest = { name: '', password: '', hashedPassword: '' };
+    const m: AuthUserAddRequest = { name: '', password: '', options: undefined, hashedPassword: '' };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -4938,7 +4938,7 @@ export const AuthUserAddRequest: MessageType<AuthUserAddRequest> = {
   },
   fromJSON(j: unknown): AuthUserAddRequest {
     const o = jsonObject(j, 'etcdserverpb.AuthUserAddRequest');
-    const m: AuthUserAddRequest = { name: '', password: '', hashedPassword: '' };
+    const m: AuthUserAddRequest = { name: '', password: '', options: undefined, hashedPassword: '' };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -5561,7 +5561,7 @@ export const AuthRoleGrantPermissionRequest: MessageType<AuthRoleGrantPermission
     if (m.perm !== undefined) { w.tag(2, 2); w.fork(); Permission.write(m.perm, w); w.join(); }
   },
   read(r: Reader, end: number): AuthRoleGrantPermissionRequest {
-    const m: AuthRoleGrantPermissionRequest = { name: '' };
+    const m: AuthRoleGrantPermissionRequest = { name: '', perm: undefined };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -5589,7 +5589,7 @@ export const AuthRoleGrantPermissionRequest: MessageType<AuthRoleGrantPermission
   },
   fromJSON(j: unknown): AuthRoleGrantPermissionRequest {
     const o = jsonObject(j, 'etcdserverpb.AuthRoleGrantPermissionRequest');
-    const m: AuthRoleGrantPermissionRequest = { name: '' };
+    const m: AuthRoleGrantPermissionRequest = { name: '', perm: undefined };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -5703,7 +5703,7 @@ export const AuthEnableResponse: MessageType<AuthEnableResponse> = {
     if (m.header !== undefined) { w.tag(1, 2); w.fork(); ResponseHeader.write(m.header, w); w.join(); }
   },
   read(r: Reader, end: number): AuthEnableResponse {
-    const m: AuthEnableResponse = {  };
+    const m: AuthEnableResponse = { header: undefined };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -5726,7 +5726,7 @@ export const AuthEnableResponse: MessageType<AuthEnableResponse> = {
   },
   fromJSON(j: unknown): AuthEnableResponse {
     const o = jsonObject(j, 'etcdserverpb.AuthEnableResponse');
-    const m: AuthEnableResponse = {  };
+    const m: AuthEnableResponse = { header: undefined };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -5760,7 +5760,7 @@ export const AuthDisableResponse: MessageType<AuthDisableResponse> = {
     if (m.header !== undefined) { w.tag(1, 2); w.fork(); ResponseHeader.write(m.header, w); w.join(); }
   },
   read(r: Reader, end: number): AuthDisableResponse {
-    const m: AuthDisableResponse = {  };
+    const m: AuthDisableResponse = { header: undefined };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -5783,7 +5783,7 @@ export const AuthDisableResponse: MessageType<AuthDisableResponse> = {
   },
   fromJSON(j: unknown): AuthDisableResponse {
     const o = jsonObject(j, 'etcdserverpb.AuthDisableResponse');
-    const m: AuthDisableResponse = {  };
+    const m: AuthDisableResponse = { header: undefined };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -5821,7 +5821,7 @@ export const AuthStatusResponse: MessageType<AuthStatusResponse> = {
     if (m.authRevision !== undefined && m.authRevision !== 0n) { w.tag(3, 0); w.int64(m.authRevision); }
   },
   read(r: Reader, end: number): AuthStatusResponse {
-    const m: AuthStatusResponse = { enabled: false, authRevision: 0n };
+    const m: AuthStatusResponse = { header: undefined, enabled: false, authRevision: 0n };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -5854,7 +5854,7 @@ export const AuthStatusResponse: MessageType<AuthStatusResponse> = {
   },
   fromJSON(j: unknown): AuthStatusResponse {
     const o = jsonObject(j, 'etcdserverpb.AuthStatusResponse');
-    const m: AuthStatusResponse = { enabled: false, authRevision: 0n };
+    const m: AuthStatusResponse = { header: undefined, enabled: false, authRevision: 0n };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -5896,7 +5896,7 @@ export const AuthenticateResponse: MessageType<AuthenticateResponse> = {
     if (m.token !== undefined && m.token.length > 0) { w.tag(2, 2); w.string(m.token); }
   },
   read(r: Reader, end: number): AuthenticateResponse {
-    const m: AuthenticateResponse = { token: '' };
+    const m: AuthenticateResponse = { header: undefined, token: '' };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -5924,7 +5924,7 @@ export const AuthenticateResponse: MessageType<AuthenticateResponse> = {
   },
   fromJSON(j: unknown): AuthenticateResponse {
     const o = jsonObject(j, 'etcdserverpb.AuthenticateResponse');
-    const m: AuthenticateResponse = { token: '' };
+    const m: AuthenticateResponse = { header: undefined, token: '' };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -5961,7 +5961,7 @@ export const AuthUserAddResponse: MessageType<AuthUserAddResponse> = {
     if (m.header !== undefined) { w.tag(1, 2); w.fork(); ResponseHeader.write(m.header, w); w.join(); }
   },
   read(r: Reader, end: number): AuthUserAddResponse {
-    const m: AuthUserAddResponse = {  };
+    const m: AuthUserAddResponse = { header: undefined };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -5984,7 +5984,7 @@ export const AuthUserAddResponse: MessageType<AuthUserAddResponse> = {
   },
   fromJSON(j: unknown): AuthUserAddResponse {
     const o = jsonObject(j, 'etcdserverpb.AuthUserAddResponse');
-    const m: AuthUserAddResponse = {  };
+    const m: AuthUserAddResponse = { header: undefined };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -6022,7 +6022,7 @@ export const AuthUserGetResponse: MessageType<AuthUserGetResponse> = {
     }
   },
   read(r: Reader, end: number): AuthUserGetResponse {
-    const m: AuthUserGetResponse = { roles: [] };
+    const m: AuthUserGetResponse = { header: undefined, roles: [] };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -6050,7 +6050,7 @@ export const AuthUserGetResponse: MessageType<AuthUserGetResponse> = {
   },
   fromJSON(j: unknown): AuthUserGetResponse {
     const o = jsonObject(j, 'etcdserverpb.AuthUserGetResponse');
-    const m: AuthUserGetResponse = { roles: [] };
+    const m: AuthUserGetResponse = { header: undefined, roles: [] };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -6087,7 +6087,7 @@ export const AuthUserDeleteResponse: MessageType<AuthUserDeleteResponse> = {
     if (m.header !== undefined) { w.tag(1, 2); w.fork(); ResponseHeader.write(m.header, w); w.join(); }
   },
   read(r: Reader, end: number): AuthUserDeleteResponse {
-    const m: AuthUserDeleteResponse = {  };
+    const m: AuthUserDeleteResponse = { header: undefined };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -6110,7 +6110,7 @@ export const AuthUserDeleteResponse: MessageType<AuthUserDeleteResponse> = {
   },
   fromJSON(j: unknown): AuthUserDeleteResponse {
     const o = jsonObject(j, 'etcdserverpb.AuthUserDeleteResponse');
-    const m: AuthUserDeleteResponse = {  };
+    const m: AuthUserDeleteResponse = { header: undefined };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -6144,7 +6144,7 @@ export const AuthUserChangePasswordResponse: MessageType<AuthUserChangePasswordR
     if (m.header !== undefined) { w.tag(1, 2); w.fork(); ResponseHeader.write(m.header, w); w.join(); }
   },
   read(r: Reader, end: number): AuthUserChangePasswordResponse {
-    const m: AuthUserChangePasswordResponse = {  };
+    const m: AuthUserChangePasswordResponse = { header: undefined };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -6167,7 +6167,7 @@ export const AuthUserChangePasswordResponse: MessageType<AuthUserChangePasswordR
   },
   fromJSON(j: unknown): AuthUserChangePasswordResponse {
     const o = jsonObject(j, 'etcdserverpb.AuthUserChangePasswordResponse');
-    const m: AuthUserChangePasswordResponse = {  };
+    const m: AuthUserChangePasswordResponse = { header: undefined };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -6201,7 +6201,7 @@ export const AuthUserGrantRoleResponse: MessageType<AuthUserGrantRoleResponse> =
     if (m.header !== undefined) { w.tag(1, 2); w.fork(); ResponseHeader.write(m.header, w); w.join(); }
   },
   read(r: Reader, end: number): AuthUserGrantRoleResponse {
-    const m: AuthUserGrantRoleResponse = {  };
+    const m: AuthUserGrantRoleResponse = { header: undefined };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -6224,7 +6224,7 @@ export const AuthUserGrantRoleResponse: MessageType<AuthUserGrantRoleResponse> =
   },
   fromJSON(j: unknown): AuthUserGrantRoleResponse {
     const o = jsonObject(j, 'etcdserverpb.AuthUserGrantRoleResponse');
-    const m: AuthUserGrantRoleResponse = {  };
+    const m: AuthUserGrantRoleResponse = { header: undefined };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -6258,7 +6258,7 @@ export const AuthUserRevokeRoleResponse: MessageType<AuthUserRevokeRoleResponse>
     if (m.header !== undefined) { w.tag(1, 2); w.fork(); ResponseHeader.write(m.header, w); w.join(); }
   },
   read(r: Reader, end: number): AuthUserRevokeRoleResponse {
-    const m: AuthUserRevokeRoleResponse = {  };
+    const m: AuthUserRevokeRoleResponse = { header: undefined };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -6281,7 +6281,7 @@ export const AuthUserRevokeRoleResponse: MessageType<AuthUserRevokeRoleResponse>
   },
   fromJSON(j: unknown): AuthUserRevokeRoleResponse {
     const o = jsonObject(j, 'etcdserverpb.AuthUserRevokeRoleResponse');
-    const m: AuthUserRevokeRoleResponse = {  };
+    const m: AuthUserRevokeRoleResponse = { header: undefined };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -6315,7 +6315,7 @@ export const AuthRoleAddResponse: MessageType<AuthRoleAddResponse> = {
     if (m.header !== undefined) { w.tag(1, 2); w.fork(); ResponseHeader.write(m.header, w); w.join(); }
   },
   read(r: Reader, end: number): AuthRoleAddResponse {
-    const m: AuthRoleAddResponse = {  };
+    const m: AuthRoleAddResponse = { header: undefined };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -6338,7 +6338,7 @@ export const AuthRoleAddResponse: MessageType<AuthRoleAddResponse> = {
   },
   fromJSON(j: unknown): AuthRoleAddResponse {
     const o = jsonObject(j, 'etcdserverpb.AuthRoleAddResponse');
-    const m: AuthRoleAddResponse = {  };
+    const m: AuthRoleAddResponse = { header: undefined };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -6376,7 +6376,7 @@ export const AuthRoleGetResponse: MessageType<AuthRoleGetResponse> = {
     }
   },
   read(r: Reader, end: number): AuthRoleGetResponse {
-    const m: AuthRoleGetResponse = { perm: [] };
+    const m: AuthRoleGetResponse = { header: undefined, perm: [] };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -6404,7 +6404,7 @@ export const AuthRoleGetResponse: MessageType<AuthRoleGetResponse> = {
   },
   fromJSON(j: unknown): AuthRoleGetResponse {
     const o = jsonObject(j, 'etcdserverpb.AuthRoleGetResponse');
-    const m: AuthRoleGetResponse = { perm: [] };
+    const m: AuthRoleGetResponse = { header: undefined, perm: [] };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -6445,7 +6445,7 @@ export const AuthRoleListResponse: MessageType<AuthRoleListResponse> = {
     }
   },
   read(r: Reader, end: number): AuthRoleListResponse {
-    const m: AuthRoleListResponse = { roles: [] };
+    const m: AuthRoleListResponse = { header: undefined, roles: [] };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -6473,7 +6473,7 @@ export const AuthRoleListResponse: MessageType<AuthRoleListResponse> = {
   },
   fromJSON(j: unknown): AuthRoleListResponse {
     const o = jsonObject(j, 'etcdserverpb.AuthRoleListResponse');
-    const m: AuthRoleListResponse = { roles: [] };
+    const m: AuthRoleListResponse = { header: undefined, roles: [] };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -6514,7 +6514,7 @@ export const AuthUserListResponse: MessageType<AuthUserListResponse> = {
     }
   },
   read(r: Reader, end: number): AuthUserListResponse {
-    const m: AuthUserListResponse = { users: [] };
+    const m: AuthUserListResponse = { header: undefined, users: [] };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -6542,7 +6542,7 @@ export const AuthUserListResponse: MessageType<AuthUserListResponse> = {
   },
   fromJSON(j: unknown): AuthUserListResponse {
     const o = jsonObject(j, 'etcdserverpb.AuthUserListResponse');
-    const m: AuthUserListResponse = { users: [] };
+    const m: AuthUserListResponse = { header: undefined, users: [] };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -6579,7 +6579,7 @@ export const AuthRoleDeleteResponse: MessageType<AuthRoleDeleteResponse> = {
     if (m.header !== undefined) { w.tag(1, 2); w.fork(); ResponseHeader.write(m.header, w); w.join(); }
   },
   read(r: Reader, end: number): AuthRoleDeleteResponse {
-    const m: AuthRoleDeleteResponse = {  };
+    const m: AuthRoleDeleteResponse = { header: undefined };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -6602,7 +6602,7 @@ export const AuthRoleDeleteResponse: MessageType<AuthRoleDeleteResponse> = {
   },
   fromJSON(j: unknown): AuthRoleDeleteResponse {
     const o = jsonObject(j, 'etcdserverpb.AuthRoleDeleteResponse');
-    const m: AuthRoleDeleteResponse = {  };
+    const m: AuthRoleDeleteResponse = { header: undefined };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -6636,7 +6636,7 @@ export const AuthRoleGrantPermissionResponse: MessageType<AuthRoleGrantPermissio
     if (m.header !== undefined) { w.tag(1, 2); w.fork(); ResponseHeader.write(m.header, w); w.join(); }
   },
   read(r: Reader, end: number): AuthRoleGrantPermissionResponse {
-    const m: AuthRoleGrantPermissionResponse = {  };
+    const m: AuthRoleGrantPermissionResponse = { header: undefined };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -6659,7 +6659,7 @@ export const AuthRoleGrantPermissionResponse: MessageType<AuthRoleGrantPermissio
   },
   fromJSON(j: unknown): AuthRoleGrantPermissionResponse {
     const o = jsonObject(j, 'etcdserverpb.AuthRoleGrantPermissionResponse');
-    const m: AuthRoleGrantPermissionResponse = {  };
+    const m: AuthRoleGrantPermissionResponse = { header: undefined };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -6693,7 +6693,7 @@ export const AuthRoleRevokePermissionResponse: MessageType<AuthRoleRevokePermiss
     if (m.header !== undefined) { w.tag(1, 2); w.fork(); ResponseHeader.write(m.header, w); w.join(); }
   },
   read(r: Reader, end: number): AuthRoleRevokePermissionResponse {
-    const m: AuthRoleRevokePermissionResponse = {  };
+    const m: AuthRoleRevokePermissionResponse = { header: undefined };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -6716,7 +6716,7 @@ export const AuthRoleRevokePermissionResponse: MessageType<AuthRoleRevokePermiss
   },
   fromJSON(j: unknown): AuthRoleRevokePermissionResponse {
     const o = jsonObject(j, 'etcdserverpb.AuthRoleRevokePermissionResponse');
-    const m: AuthRoleRevokePermissionResponse = {  };
+    const m: AuthRoleRevokePermissionResponse = { header: undefined };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {

@@ -108,7 +108,7 @@ export const InternalRaftRequest: MessageType<InternalRaftRequest> = {
     if (m.system !== undefined && m.system) { w.tag(42, 0); w.bool(m.system); }
   },
   read(r: Reader, end: number): InternalRaftRequest {
-    const m: InternalRaftRequest = { id: 0n, username: '', authRevision: 0n, system: false };
+    const m: InternalRaftRequest = { id: 0n, put: undefined, deleteRange: undefined, txn: undefined, compaction: undefined, leaseGrant: undefined, leaseRevoke: undefined, alarm: undefined, leaseCheckpoint: undefined, memberAttributes: undefined, clusterMeta: undefined, authEnable: undefined, authDisable: undefined, authenticate: undefined, authUserAdd: undefined, authUserDelete: undefined, authUserChangePassword: undefined, authUserGrantRole: undefined, authUserRevokeRole: undefined, authRoleAdd: undefined, authRoleDelete: undefined, authRoleGrantPermission: undefined, authRoleRevokePermission: undefined, username: '', authRevision: 0n, system: false };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -718,7 +718,7 @@ export const InternalRaftRequest: MessageType<InternalRaftRequest> = {
   },
   fromJSON(j: unknown): InternalRaftRequest {
     const o = jsonObject(j, 'latchkeypb.InternalRaftRequest');
-    const m: InternalRaftRequest = { id: 0n, username: '', authRevision: 0n, system: false };
+    const m: InternalRaftRequest = { id: 0n, put: undefined, deleteRange: undefined, txn: undefined, compaction: undefined, leaseGrant: undefined, leaseRevoke: undefined, alarm: undefined, leaseCheckpoint: undefined, memberAttributes: undefined, clusterMeta: undefined, authEnable: undefined, authDisable: undefined, authenticate: undefined, authUserAdd: undefined, authUserDelete: undefined, authUserChangePassword: undefined, authUserGrantRole: undefined, authUserRevokeRole: undefined, authRoleAdd: undefined, authRoleDelete: undefined, authRoleGrantPermission: undefined, authRoleRevokePermission: undefined, username: '', authRevision: 0n, system: false };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -1151,7 +1151,7 @@ export const ConfChangeContext: MessageType<ConfChangeContext> = {
     if (m.member !== undefined) { w.tag(2, 2); w.fork(); MemberRecord.write(m.member, w); w.join(); }
   },
   read(r: Reader, end: number): ConfChangeContext {
-    const m: ConfChangeContext = { requestId: 0n };
+    const m: ConfChangeContext = { requestId: 0n, member: undefined };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -1179,7 +1179,7 @@ export const ConfChangeContext: MessageType<ConfChangeContext> = {
   },
   fromJSON(j: unknown): ConfChangeContext {
     const o = jsonObject(j, 'latchkeypb.ConfChangeContext');
-    const m: ConfChangeContext = { requestId: 0n };
+    const m: ConfChangeContext = { requestId: 0n, member: undefined };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {

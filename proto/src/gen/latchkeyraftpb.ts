@@ -201,7 +201,7 @@ export const SnapshotMetadata: MessageType<SnapshotMetadata> = {
     if (m.confState !== undefined) { w.tag(3, 2); w.fork(); ConfState.write(m.confState, w); w.join(); }
   },
   read(r: Reader, end: number): SnapshotMetadata {
-    const m: SnapshotMetadata = { index: 0, term: 0 };
+    const m: SnapshotMetadata = { index: 0, term: 0, confState: undefined };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -234,7 +234,7 @@ export const SnapshotMetadata: MessageType<SnapshotMetadata> = {
   },
   fromJSON(j: unknown): SnapshotMetadata {
     const o = jsonObject(j, 'latchkeyraftpb.SnapshotMetadata');
-    const m: SnapshotMetadata = { index: 0, term: 0 };
+    const m: SnapshotMetadata = { index: 0, term: 0, confState: undefined };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -276,7 +276,7 @@ export const Snapshot: MessageType<Snapshot> = {
     if (m.data !== undefined && m.data.length > 0) { w.tag(2, 2); w.bytes(m.data); }
   },
   read(r: Reader, end: number): Snapshot {
-    const m: Snapshot = { data: EMPTY_BYTES };
+    const m: Snapshot = { metadata: undefined, data: EMPTY_BYTES };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -304,7 +304,7 @@ export const Snapshot: MessageType<Snapshot> = {
   },
   fromJSON(j: unknown): Snapshot {
     const o = jsonObject(j, 'latchkeyraftpb.Snapshot');
-    const m: Snapshot = { data: EMPTY_BYTES };
+    const m: Snapshot = { metadata: undefined, data: EMPTY_BYTES };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -365,7 +365,7 @@ export const Message: MessageType<Message> = {
     if (m.context !== undefined && m.context.length > 0) { w.tag(12, 2); w.bytes(m.context); }
   },
   read(r: Reader, end: number): Message {
-    const m: Message = { type: 0, to: 0n, from: 0n, term: 0, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0, context: EMPTY_BYTES };
+    const m: Message = { type: 0, to: 0n, from: 0n, term: 0, logTerm: 0, index: 0, entries: [], commit: 0, snapshot: undefined, reject: false, rejectHint: 0, context: EMPTY_BYTES };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -443,7 +443,7 @@ export const Message: MessageType<Message> = {
   },
   fromJSON(j: unknown): Message {
     const o = jsonObject(j, 'latchkeyraftpb.Message');
-    const m: Message = { type: 0, to: 0n, from: 0n, term: 0, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0, context: EMPTY_BYTES };
+    const m: Message = { type: 0, to: 0n, from: 0n, term: 0, logTerm: 0, index: 0, entries: [], commit: 0, snapshot: undefined, reject: false, rejectHint: 0, context: EMPTY_BYTES };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -628,7 +628,7 @@ export const SnapshotChunk: MessageType<SnapshotChunk> = {
     if (m.last !== undefined && m.last) { w.tag(4, 0); w.bool(m.last); }
   },
   read(r: Reader, end: number): SnapshotChunk {
-    const m: SnapshotChunk = { clusterId: 0n, data: EMPTY_BYTES, last: false };
+    const m: SnapshotChunk = { clusterId: 0n, message: undefined, data: EMPTY_BYTES, last: false };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -666,7 +666,7 @@ export const SnapshotChunk: MessageType<SnapshotChunk> = {
   },
   fromJSON(j: unknown): SnapshotChunk {
     const o = jsonObject(j, 'latchkeyraftpb.SnapshotChunk');
-    const m: SnapshotChunk = { clusterId: 0n, data: EMPTY_BYTES, last: false };
+    const m: SnapshotChunk = { clusterId: 0n, message: undefined, data: EMPTY_BYTES, last: false };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {

@@ -150,7 +150,7 @@ export const Event: MessageType<Event> = {
     if (m.prevKv !== undefined) { w.tag(3, 2); w.fork(); KeyValue.write(m.prevKv, w); w.join(); }
   },
   read(r: Reader, end: number): Event {
-    const m: Event = { type: 0 };
+    const m: Event = { type: 0, kv: undefined, prevKv: undefined };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -183,7 +183,7 @@ export const Event: MessageType<Event> = {
   },
   fromJSON(j: unknown): Event {
     const o = jsonObject(j, 'mvccpb.Event');
-    const m: Event = { type: 0 };
+    const m: Event = { type: 0, kv: undefined, prevKv: undefined };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {

@@ -105,7 +105,7 @@ export const CampaignResponse: MessageType<CampaignResponse> = {
     if (m.leader !== undefined) { w.tag(2, 2); w.fork(); LeaderKey.write(m.leader, w); w.join(); }
   },
   read(r: Reader, end: number): CampaignResponse {
-    const m: CampaignResponse = {  };
+    const m: CampaignResponse = { header: undefined, leader: undefined };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -133,7 +133,7 @@ export const CampaignResponse: MessageType<CampaignResponse> = {
   },
   fromJSON(j: unknown): CampaignResponse {
     const o = jsonObject(j, 'v3electionpb.CampaignResponse');
-    const m: CampaignResponse = {  };
+    const m: CampaignResponse = { header: undefined, leader: undefined };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -317,7 +317,7 @@ export const LeaderResponse: MessageType<LeaderResponse> = {
     if (m.kv !== undefined) { w.tag(2, 2); w.fork(); KeyValue.write(m.kv, w); w.join(); }
   },
   read(r: Reader, end: number): LeaderResponse {
-    const m: LeaderResponse = {  };
+    const m: LeaderResponse = { header: undefined, kv: undefined };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -345,7 +345,7 @@ export const LeaderResponse: MessageType<LeaderResponse> = {
   },
   fromJSON(j: unknown): LeaderResponse {
     const o = jsonObject(j, 'v3electionpb.LeaderResponse');
-    const m: LeaderResponse = {  };
+    const m: LeaderResponse = { header: undefined, kv: undefined };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -382,7 +382,7 @@ export const ResignRequest: MessageType<ResignRequest> = {
     if (m.leader !== undefined) { w.tag(1, 2); w.fork(); LeaderKey.write(m.leader, w); w.join(); }
   },
   read(r: Reader, end: number): ResignRequest {
-    const m: ResignRequest = {  };
+    const m: ResignRequest = { leader: undefined };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -405,7 +405,7 @@ export const ResignRequest: MessageType<ResignRequest> = {
   },
   fromJSON(j: unknown): ResignRequest {
     const o = jsonObject(j, 'v3electionpb.ResignRequest');
-    const m: ResignRequest = {  };
+    const m: ResignRequest = { leader: undefined };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -439,7 +439,7 @@ export const ResignResponse: MessageType<ResignResponse> = {
     if (m.header !== undefined) { w.tag(1, 2); w.fork(); ResponseHeader.write(m.header, w); w.join(); }
   },
   read(r: Reader, end: number): ResignResponse {
-    const m: ResignResponse = {  };
+    const m: ResignResponse = { header: undefined };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -462,7 +462,7 @@ export const ResignResponse: MessageType<ResignResponse> = {
   },
   fromJSON(j: unknown): ResignResponse {
     const o = jsonObject(j, 'v3electionpb.ResignResponse');
-    const m: ResignResponse = {  };
+    const m: ResignResponse = { header: undefined };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -498,7 +498,7 @@ export const ProclaimRequest: MessageType<ProclaimRequest> = {
     if (m.value !== undefined && m.value.length > 0) { w.tag(2, 2); w.bytes(m.value); }
   },
   read(r: Reader, end: number): ProclaimRequest {
-    const m: ProclaimRequest = { value: EMPTY_BYTES };
+    const m: ProclaimRequest = { leader: undefined, value: EMPTY_BYTES };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -526,7 +526,7 @@ export const ProclaimRequest: MessageType<ProclaimRequest> = {
   },
   fromJSON(j: unknown): ProclaimRequest {
     const o = jsonObject(j, 'v3electionpb.ProclaimRequest');
-    const m: ProclaimRequest = { value: EMPTY_BYTES };
+    const m: ProclaimRequest = { leader: undefined, value: EMPTY_BYTES };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -563,7 +563,7 @@ export const ProclaimResponse: MessageType<ProclaimResponse> = {
     if (m.header !== undefined) { w.tag(1, 2); w.fork(); ResponseHeader.write(m.header, w); w.join(); }
   },
   read(r: Reader, end: number): ProclaimResponse {
-    const m: ProclaimResponse = {  };
+    const m: ProclaimResponse = { header: undefined };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -586,7 +586,7 @@ export const ProclaimResponse: MessageType<ProclaimResponse> = {
   },
   fromJSON(j: unknown): ProclaimResponse {
     const o = jsonObject(j, 'v3electionpb.ProclaimResponse');
-    const m: ProclaimResponse = {  };
+    const m: ProclaimResponse = { header: undefined };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {

@@ -94,7 +94,7 @@ export const LockResponse: MessageType<LockResponse> = {
     if (m.key !== undefined && m.key.length > 0) { w.tag(2, 2); w.bytes(m.key); }
   },
   read(r: Reader, end: number): LockResponse {
-    const m: LockResponse = { key: EMPTY_BYTES };
+    const m: LockResponse = { header: undefined, key: EMPTY_BYTES };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -122,7 +122,7 @@ export const LockResponse: MessageType<LockResponse> = {
   },
   fromJSON(j: unknown): LockResponse {
     const o = jsonObject(j, 'v3lockpb.LockResponse');
-    const m: LockResponse = { key: EMPTY_BYTES };
+    const m: LockResponse = { header: undefined, key: EMPTY_BYTES };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -216,7 +216,7 @@ export const UnlockResponse: MessageType<UnlockResponse> = {
     if (m.header !== undefined) { w.tag(1, 2); w.fork(); ResponseHeader.write(m.header, w); w.join(); }
   },
   read(r: Reader, end: number): UnlockResponse {
-    const m: UnlockResponse = {  };
+    const m: UnlockResponse = { header: undefined };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -239,7 +239,7 @@ export const UnlockResponse: MessageType<UnlockResponse> = {
   },
   fromJSON(j: unknown): UnlockResponse {
     const o = jsonObject(j, 'v3lockpb.UnlockResponse');
-    const m: UnlockResponse = {  };
+    const m: UnlockResponse = { header: undefined };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {

@@ -96,7 +96,8 @@ export class ClientListener {
       if (isH2 && head.length < H2_PREFACE.length) return;
       socket.off('data', onData);
       if (isH2) {
-        gateHttp2(socket, head, (conn) => this.grpc.injectConnection(conn));
+        // Cleartext HTTP/2 is gRPC (as etcd's cmux routes it): served by our own HTTP/2 engine.
+        this.grpc.serveCleartext(socket, head);
       } else {
         socket.pause();
         socket.unshift(head);

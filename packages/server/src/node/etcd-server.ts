@@ -35,6 +35,8 @@ import type { LogCompactor } from './log-compactor.js';
 import { NoSpaceError } from '../mvcc/errors.js';
 import type { AuthGuard, AuthInfo } from '../auth/guard.js';
 
+const EMPTY_REQUEST = new Uint8Array(0);
+
 export interface ServerLimits {
   /** Largest encoded proposal accepted (etcd's --max-request-bytes). */
   maxRequestBytes: number;
@@ -405,7 +407,14 @@ export class EtcdServer {
   async propose(req: Init<internalpb.InternalRaftRequest>, ai?: AuthInfo): Promise<unknown> {
     if (this.stopped) throw new StoppedError();
     const id = this.ids.id();
-    const data = internalpb.InternalRaftRequest.encode(ai ? { ...req, id, username: ai.user, authRevision: ai.revision } : { ...req, id });
+    // Start from a decoded (full-shape) message so every proposal reaches the encoder with one hidden class.
+    const msg = Object.assign(internalpb.InternalRaftRequest.decode(EMPTY_REQUEST), req);
+    msg.id = id;
+    if (ai) {
+      msg.username = ai.user;
+      msg.authRevision = ai.revision;
+    }
+    const data = internalpb.InternalRaftRequest.encode(msg);
     if (data.length > this.limits.maxRequestBytes) throw new RequestTooLargeError(data.length, this.limits.maxRequestBytes);
     if (req.put || req.leaseGrant || (req.txn && !isTxnReadOnly(req.txn as TxnRequest))) this.checkQuota(data.length);
     const done = this.wait.register(id, this.clock.now() + this.limits.requestTimeoutMs);

@@ -28,17 +28,31 @@ export class Metrics {
     buckets: [0.0001, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192],
     registers: [this.registry],
   });
+  /** Counted per call as plain numbers; copied into the two counters below when /metrics is scraped. */
+  readonly grpcCalls = new GrpcCallCounts();
   readonly grpcHandled = new Counter({
     name: 'grpc_server_handled_total',
     help: 'Total number of RPCs completed on the server, regardless of success or failure.',
     labelNames: ['grpc_type', 'grpc_service', 'grpc_method', 'grpc_code'] as const,
     registers: [this.registry],
+    collect: () => {
+      this.grpcHandled.reset();
+      for (const e of this.grpcCalls.entries()) {
+        e.handled.forEach((n, code) => {
+          if (n > 0) this.grpcHandled.inc({ ...e.labels, grpc_code: GRPC_CODE_NAMES[code] ?? String(code) }, n);
+        });
+      }
+    },
   });
   readonly grpcStarted = new Counter({
     name: 'grpc_server_started_total',
     help: 'Total number of RPCs started on the server.',
     labelNames: ['grpc_type', 'grpc_service', 'grpc_method'] as const,
     registers: [this.registry],
+    collect: () => {
+      this.grpcStarted.reset();
+      for (const e of this.grpcCalls.entries()) if (e.started > 0) this.grpcStarted.inc(e.labels, e.started);
+    },
   });
   readonly watchers = new Gauge({ name: 'etcd_debugging_mvcc_watcher_total', help: 'Total number of watchers.', registers: [this.registry] });
   readonly lockWaiters = new Gauge({ name: 'latchkey_lock_waiters', help: 'Lock requests waiting in the Lock service, by lock name.', labelNames: ['name'] as const, registers: [this.registry] });
@@ -51,6 +65,51 @@ export class Metrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+}
+
+interface GrpcMethodLike {
+  path: string;
+  requestStream: boolean;
+  responseStream: boolean;
+}
+
+interface GrpcCallEntry {
+  labels: { grpc_type: string; grpc_service: string; grpc_method: string };
+  started: number;
+  /** Indexed by gRPC status code. */
+  handled: number[];
+}
+
+/**
+ * Started/handled call counts per method (and code), kept as plain numbers: prom-client hashes label objects on
+ * every `inc`, which costs more than a unary call's own work on the hot path.
+ */
+export class GrpcCallCounts {
+  private readonly byMethod = new Map<GrpcMethodLike, GrpcCallEntry>();
+
+  started(m: GrpcMethodLike): void {
+    this.entry(m).started++;
+  }
+
+  handled(m: GrpcMethodLike, code: number): void {
+    const h = this.entry(m).handled;
+    h[code] = (h[code] ?? 0) + 1;
+  }
+
+  entries(): IterableIterator<GrpcCallEntry> {
+    return this.byMethod.values();
+  }
+
+  private entry(m: GrpcMethodLike): GrpcCallEntry {
+    let e = this.byMethod.get(m);
+    if (!e) {
+      const [, service = '', method = ''] = m.path.split('/');
+      const grpc_type = m.requestStream ? (m.responseStream ? 'bidi_stream' : 'client_stream') : m.responseStream ? 'server_stream' : 'unary';
+      e = { labels: { grpc_type, grpc_service: service, grpc_method: method }, started: 0, handled: [] };
+      this.byMethod.set(m, e);
+    }
+    return e;
   }
 }
 

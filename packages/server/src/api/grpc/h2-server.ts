@@ -7,80 +7,39 @@ import {
   type IncomingHttpHeaders,
   type ServerHttp2Stream,
 } from 'node:http2';
-import { GrpcCode, type Init, type MethodDesc, type ServiceDesc } from '@latchkey/proto';
+import { GrpcCode, type MethodDesc, type ServiceDesc } from '@latchkey/proto';
 import type { Logger } from '../../node/etcd-server.js';
 import { toWireError } from '../errors.js';
+import {
+  CallMetadata,
+  type CallContext,
+  type CallObserver,
+  encodeGrpcMessage,
+  frame,
+  FrameParser,
+  ProtocolError,
+  type Route,
+  type ServerCall,
+  type ServiceImpl,
+  STREAM_HIGH_WATER,
+  type StreamHandler,
+  type UnaryHandler,
+} from './call.js';
+
+import { H2Connection, type H2Stream } from './h2/connection.js';
+import { sendHttpStatus, sendStatus, serveGrpcStream } from './h2/grpc-calls.js';
+
+export { CallMetadata, encodeGrpcMessage, type CallContext, type CallObserver, type ServerCall, type ServiceImpl, type StreamHandler, type UnaryHandler } from './call.js';
 
 /**
- * A lean gRPC server on Node's own HTTP/2 (the client API's hot path; grpc-js costs about 1.5× the CPU per call
- * for the same work). It speaks the gRPC-over-HTTP/2 wire protocol: length-prefixed messages, `grpc-status` and
- * percent-encoded `grpc-message` in trailers (or a trailers-only response for errors), identity encoding only.
+ * The client API's gRPC server. It speaks the gRPC-over-HTTP/2 wire protocol: length-prefixed messages,
+ * `grpc-status` and percent-encoded `grpc-message` in trailers (or a trailers-only response for errors),
+ * identity encoding only. Two HTTP/2 implementations carry it:
+ * - cleartext connections (h2c with prior knowledge: every etcd client on http:// endpoints) go to our own
+ *   engine, ./h2/ (`serveCleartext`), which costs a fraction of Node's `http2` per call;
+ * - TLS connections go to Node's `http2` (`injectConnection`), which also carries the JSON gateway over HTTP/2.
+ * Both hand the same handlers the same `CallContext` / `ServerCall` (./call.ts).
  */
-
-/**
- * Incoming call metadata: lowercased header names to values, as gRPC sends them, plus the common name of the
- * client's verified TLS certificate, if it presented one (etcd uses it as the user under client-cert-auth).
- */
-export class CallMetadata {
-  constructor(
-    private readonly headers: IncomingHttpHeaders,
-    readonly commonName?: string,
-  ) {}
-
-  get(key: string): string[] {
-    const v = this.headers[key.toLowerCase()];
-    if (v === undefined) return [];
-    return Array.isArray(v) ? v : [v];
-  }
-}
-
-export interface CallContext {
-  readonly metadata: CallMetadata;
-  /** Aborts when the client cancels or disconnects. Created on first access. */
-  readonly signal: AbortSignal;
-}
-
-export type UnaryHandler<Req = any, Res = any> = (req: Req, ctx: CallContext) => Promise<Init<Res>>;
-
-/**
- * A streaming call as handlers see it (the gateway provides the same shape over HTTP/1.1): an object-mode duplex
- * whose readable side yields decoded requests ('data', then 'end' when the client half-closes) and whose writable
- * side takes responses. `fail(err)` ends the call with the error's wire status; `end()` ends it with OK.
- * 'cancelled' fires when the client goes away. `request` holds the single request of a server-streaming call.
- */
-export interface ServerCall<Req = any, Res = any> {
-  readonly metadata: CallMetadata;
-  request: Req;
-  readonly cancelled: boolean;
-  /** Bytes or messages buffered for sending; a bound on it is the handler's backpressure signal. */
-  readonly writableLength: number;
-  readonly writable: boolean;
-  write(msg: Init<Res>): boolean;
-  /** Writes one response message given as already-encoded parts (concatenated); binary transports only. */
-  writeRaw?(parts: readonly Buffer[]): boolean;
-  end(): void;
-  fail(err: unknown): void;
-  on(event: 'data', fn: (req: Req) => void): this;
-  on(event: 'end' | 'drain' | 'cancelled' | 'close', fn: () => void): this;
-  once(event: 'drain' | 'cancelled' | 'close', fn: () => void): this;
-  pause(): this;
-  resume(): this;
-}
-
-export type StreamHandler<Req = any, Res = any> = (call: ServerCall<Req, Res>) => void;
-
-export type ServiceImpl<S extends ServiceDesc> = {
-  [K in keyof S]: S[K]['requestStream'] extends true
-    ? StreamHandler
-    : S[K]['responseStream'] extends true
-      ? StreamHandler
-      : UnaryHandler;
-};
-
-interface Route {
-  method: MethodDesc;
-  handler: UnaryHandler | StreamHandler;
-}
 
 export interface GrpcServerOptions {
   /** Largest request message accepted (larger: RESOURCE_EXHAUSTED). */
@@ -90,15 +49,11 @@ export interface GrpcServerOptions {
   observer?: CallObserver;
 }
 
-export interface CallObserver {
-  started(method: MethodDesc): void;
-  handled(method: MethodDesc, code: number): void;
-}
-
 export class GrpcServer {
   readonly http2: Http2Server;
   private readonly routes = new Map<string, Route>();
   private readonly sessions = new Set<Http2Session>();
+  private readonly connections = new Set<H2Connection>();
 
   constructor(private readonly opts: GrpcServerOptions) {
     this.http2 = createServer({
@@ -131,8 +86,31 @@ export class GrpcServer {
     this.http2.emit('connection', socket);
   }
 
+  /** Serves a cleartext HTTP/2 connection whose first bytes (`head`, the client preface at least) were read. */
+  serveCleartext(socket: import('node:stream').Duplex, head: Buffer): void {
+    const conn: H2Connection = new H2Connection(socket, head, (stream) => this.onEngineStream(stream));
+    this.connections.add(conn);
+    socket.once('close', () => this.connections.delete(conn));
+  }
+
+  private onEngineStream(s: H2Stream): void {
+    const headers = s.headers;
+    const path = typeof headers[':path'] === 'string' ? headers[':path'] : '';
+    const route = this.routes.get(path);
+    const ct = typeof headers['content-type'] === 'string' ? headers['content-type'] : '';
+    if (!route) return sendStatus(s, GrpcCode.UNIMPLEMENTED, `unknown method ${path}`);
+    if (!ct.startsWith('application/grpc')) return sendHttpStatus(s, 415);
+    const enc = headers['grpc-encoding'];
+    if (enc !== undefined && enc !== 'identity') {
+      return sendStatus(s, GrpcCode.UNIMPLEMENTED, `grpc: Decompressor is not installed for grpc-encoding "${String(enc)}"`);
+    }
+    serveGrpcStream(s, route, new CallMetadata(headers), { maxReceiveBytes: this.opts.maxReceiveBytes, log: this.opts.log, observer: this.opts.observer });
+  }
+
   /** Closes every session: in-flight calls get GOAWAY and then are cut. */
   close(): void {
+    for (const c of this.connections) c.close();
+    this.connections.clear();
     for (const s of this.sessions) {
       s.goaway(h2c.NGHTTP2_NO_ERROR);
       s.destroy();
@@ -245,67 +223,11 @@ export class GrpcServer {
   }
 }
 
-/** Bytes a streaming call may buffer before `write` reports backpressure. */
-const STREAM_HIGH_WATER = 1024 * 1024;
-
 function peerCommonName(stream: ServerHttp2Stream): string | undefined {
   const socket = stream.session?.socket as (import('node:tls').TLSSocket & { encrypted?: boolean }) | undefined;
   if (!socket?.encrypted || !socket.authorized) return undefined;
   const cn = socket.getPeerCertificate()?.subject?.CN;
   return typeof cn === 'string' && cn !== '' ? cn : undefined;
-}
-
-class ProtocolError extends Error {
-  constructor(
-    readonly code: GrpcCode,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/** Splits a DATA byte stream into gRPC length-prefixed messages. */
-class FrameParser {
-  private buf: Buffer = Buffer.alloc(0);
-
-  constructor(private readonly max: number) {}
-
-  get pending(): boolean {
-    return this.buf.length > 0;
-  }
-
-  push(chunk: Buffer): Buffer[] {
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
-    const out: Buffer[] = [];
-    while (this.buf.length >= 5) {
-      const compressed = this.buf[0]!;
-      const len = this.buf.readUInt32BE(1);
-      if (compressed !== 0) throw new ProtocolError(GrpcCode.UNIMPLEMENTED, 'grpc: compressed messages are not supported');
-      if (len > this.max) throw new ProtocolError(GrpcCode.RESOURCE_EXHAUSTED, `grpc: received message larger than max (${len} vs. ${this.max})`);
-      if (this.buf.length < 5 + len) break;
-      out.push(this.buf.subarray(5, 5 + len));
-      this.buf = this.buf.subarray(5 + len);
-    }
-    return out;
-  }
-}
-
-function frame(msg: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(5 + msg.length);
-  out[0] = 0;
-  out.writeUInt32BE(msg.length, 1);
-  msg.copy(out, 5);
-  return out;
-}
-
-/** gRPC's percent-encoding of grpc-message: bytes outside printable ASCII, and '%', become %XX. */
-export function encodeGrpcMessage(msg: string): string {
-  if (/^[\x20-\x24\x26-\x7e]*$/.test(msg)) return msg;
-  let out = '';
-  for (const byte of Buffer.from(msg, 'utf8')) {
-    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
-  }
-  return out;
 }
 
 function trailersOnly(stream: ServerHttp2Stream, code: number, message: string): void {
