@@ -20,9 +20,9 @@
  *
  * The limit is stored and compared in the registration txn, so processes that disagree on `permits` fail loudly
  * with `SemaphoreLimitError` instead of silently over-admitting (the limit can change only while no permit key
- * exists). A permit is a `LockHold`: `fencingToken` is its key's mod revision when it began (strictly
- * increasing in grant order), `signal` aborts on possible loss, and `guard()`/`put()`/`txn()` write only while the
- * permit is held. Note that with N concurrent holders a resource cannot simply reject "older" tokens; use guarded
+ * exists). A permit is a `LockHold`: `fencingToken` is its key's mod revision when it began (its create revision,
+ * or the promotion's revision after a wait: unique per permit and increasing with the time it was granted),
+ * `signal` aborts on possible loss, and `guard()`/`put()`/`txn()` write only while the permit is held. Note that with N concurrent holders a resource cannot simply reject "older" tokens; use guarded
  * writes, or track the set of live tokens.
  */
 import { leaseHex, toBytes, toText } from '../bytes.js';
