@@ -7,9 +7,10 @@
  * fail on a live unsafe run at the end. Nothing waits on a timer for synchronization: tests wait for keys to
  * appear (watch-driven `waitCount`) or for the recipe's own promises; the only timers are the simulated work
  * inside critical sections and the lease TTLs of the crash tests (2–3 s).
- * The crash test runs test/dist/workers/queue-consumer.js: `npx tsc -b` first (npm test does).
+ * The crash test runs test/dist/workers/queue-consumer.js: `npx tsc -b` first (npm test does). The RW lock
+ * interop test builds test/go/rwmutex (etcd's own Go `recipes.RWMutex`, from Debian's golang-etcd-server-dev).
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +38,18 @@ import { useMembers } from '../harness/vitest.js';
 const targets: MemberKind[] = process.env['TARGET'] ? [process.env['TARGET'] as MemberKind] : ['etcd', 'latchkey'];
 const here = path.dirname(fileURLToPath(import.meta.url));
 const CONSUMER = path.resolve(here, '../dist/workers/queue-consumer.js');
+
+/** Runs a process to completion, collecting its output. */
+function runProcess(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(cmd, args);
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
 
 const now = (): number => performance.now();
 /** Simulated work inside a critical section (not synchronization). */
@@ -327,6 +340,43 @@ describe.each(targets)('recipes conformance - %s', (kind) => {
     expect(r.maxReaders).toBeGreaterThanOrEqual(2);
     expect((await client.range(`${name}/`, { prefix: true, countOnly: true })).count).toBe(0n);
   }, 45_000);
+
+  it('rwlock - interop with etcd Go recipes.RWMutex: Go and SDK writers lose no update, no reader of either sees a writer; unsafe Go writers do', async () => {
+    const goBin = execFileSync(fileURLToPath(new URL('../go/rwmutex/build.sh', import.meta.url)), { encoding: 'utf8' }).trim();
+    const name = '/rc/gorw';
+    const counter = async (): Promise<number> => Number((await client.getString(`${name}-counter`)) ?? '0');
+    const go = (mode: string, cycles: number, unsafe = false) =>
+      runProcess(goBin, ['-endpoints', member.endpoint, '-name', name, '-mode', mode, '-cycles', String(cycles), ...(unsafe ? ['-unsafe'] : [])]);
+    const cs = [0, 1, 2, 3].map(() => fresh());
+    let oursTorn = 0;
+    const ours = contend(cs, 10, async (c, _who, i) => {
+      if (i < 2) {
+        await c.rwlock(name).with('write', async () => {
+          const n = Number((await c.getString(`${name}-counter`)) ?? '0');
+          await work(2);
+          await c.put(`${name}-counter`, String(n + 1));
+        }, { ttl: 30 });
+      } else {
+        await c.rwlock(name).with('read', async () => {
+          const a = await c.getString(`${name}-counter`);
+          await work(2);
+          if ((await c.getString(`${name}-counter`)) !== a) oursTorn++;
+        }, { ttl: 30 });
+      }
+    });
+    const procs = await Promise.all([go('write', 10), go('write', 10), go('read', 10), go('read', 10)]);
+    await ours;
+    for (const p of procs) expect(p.code, p.stderr).toBe(0);
+    const lines = procs.flatMap((p) => p.stdout.trim().split('\n')).map((l) => JSON.parse(l) as { mode: string; torn: boolean });
+    expect(lines).toHaveLength(40);
+    expect(lines.filter((l) => l.torn)).toEqual([]);
+    expect(oursTorn).toBe(0);
+    expect(await counter()).toBe(40);
+    // Negative control: Go writers skipping the lock lose updates (the counter check can fail).
+    await client.delete(`${name}-counter`);
+    await Promise.all([go('write', 40, true), go('write', 40, true), go('write', 40, true)]);
+    expect(await counter()).toBeLessThan(120);
+  }, 60_000);
 
   it('queue - FIFO and priority order, blocked consumers served in order, ack with writes, release and lost claims redeliver', async () => {
     const q = client.queue('/rc/q');
