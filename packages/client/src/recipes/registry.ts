@@ -205,7 +205,7 @@ export class Registration {
       } catch {
         // Session ended, cluster unreachable, or closed: fall through.
       }
-      if (stop.aborted) break;
+      if (stop.aborted || this.client.conn.isClosed) break;
       this.setState('lost');
       await session?.close({ timeoutMs: 2_000 }).catch(() => undefined);
       await pause(backoffMs, stop);
@@ -364,6 +364,7 @@ export class ServiceSet implements AsyncIterable<ServiceSnapshot> {
         resynced = true; // the watch ended on its own: read again
       } catch (err) {
         if (stop.aborted) return;
+        if (this.client.conn.isClosed) return this.close();
         resynced = true;
         if (err instanceof CompactedError) {
           this.resyncCount++;

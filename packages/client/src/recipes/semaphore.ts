@@ -99,7 +99,10 @@ export class Semaphore {
     const [limitR, permitsR] = r.responses;
     const limitKv = limitR?.type === 'range' ? limitR.kvs[0] : undefined;
     const limit = limitKv === undefined ? undefined : Number(toText(limitKv.value));
-    const all = (permitsR?.type === 'range' ? permitsR.kvs : []).map((kv) => ({ key: toText(kv.key), lease: kv.lease, revision: kv.modRevision, ttl: -1n }));
+    const kvs = permitsR?.type === 'range' ? permitsR.kvs : [];
+    const ttls = new Map<bigint, bigint>();
+    await Promise.all([...new Set(kvs.map((kv) => kv.lease))].map(async (id) => ttls.set(id, (await this.client.leases.timeToLive(id, options)).ttl)));
+    const all = kvs.map((kv) => ({ key: toText(kv.key), lease: kv.lease, revision: kv.modRevision, ttl: ttls.get(kv.lease) ?? -1n }));
     const n = limit ?? this.permits;
     return { name: this.name, limit, holders: all.slice(0, n), waiters: all.slice(n), revision: r.header.revision };
   }
