@@ -17,6 +17,16 @@
  *  - overflow is deterministic: members are ranked by create revision; a registrant whose rank is ≥ count (two
  *    registered at once past the count) withdraws and gets `TooManyParticipantsError`, like etcd after #14604.
  *
+ * Worked example, count 3 (revisions in brackets):
+ *
+ *   a[10] b[11] register         both see < 3 waiters: watch `ready` for a put after their own revision
+ *   c[12] registers              sees 3 waiters, ranks 3rd: puts ready[13]; a, b see the put: round 13 = {a,b,c}
+ *   d[—] arrives                 ready exists with older waiters: round in progress, d waits (no key yet)
+ *   b leaves                     deletes b[11], waits for the lowest (a) to go
+ *   a leaves                     is the lowest: waits for the highest (c) to go
+ *   c dies                       c[12] expires with its lease → a is alone: deletes ready and a[10] in one txn
+ *                                → b returns; d registers for the next round
+ *
  * Enter: register; if the read in the same txn shows ≥ count waiters, put `ready` (create-if-absent); else watch
  * `ready` for its put from our registration revision (a compacted watch re-reads). Leave (etcd's order): the
  * lowest member waits for the highest to go; every other member deletes its key and waits for the lowest; the
@@ -34,6 +44,9 @@ import { forever, nextEvent, recipeContext, recipeError, uniqueSuffix, type Reci
 /** More than `count` participants registered for one round at once; this one withdrew. Retry after the round. */
 export class TooManyParticipantsError extends LatchkeyError {
   override name = 'TooManyParticipantsError';
+  constructor(message: string) {
+    super(message, { retryable: true }); // we withdrew: nothing of ours is left, so entering again is safe
+  }
 }
 
 /** A participant inside the barrier: call `leave()` (or `await using`) when done. */

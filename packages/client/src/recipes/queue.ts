@@ -151,7 +151,8 @@ export class Queue {
     if (!Number.isInteger(priority) || priority < 0 || priority > 255) throw new RangeError(`queue priority must be an integer in 0..255, got ${priority}`);
     const id = randomBytes(8).toString('hex');
     const key = `${this.items}${(255 - priority).toString(16).padStart(2, '0')}/${id}`;
-    // Create-if-absent on a key chosen here: a retry after an ambiguous failure cannot add a second copy.
+    // Create-if-absent on a key chosen here: a retry after an ambiguous failure adds no second copy while the
+    // first is still queued (see the module contract for the remaining case).
     const r = await this.client.rawTxn([Cmp.absent(key)], [Op.put(key, value)], [], { ...options, idempotent: true });
     return { id, revision: r.header.revision };
   }

@@ -16,7 +16,12 @@
  * one of two ways: it withdraws (its key is deleted) or it gets a permit. So each other waiter watches only its
  * immediate predecessor, and a waiter that got its permit after waiting re-puts its own key once ("promoted"),
  * which wakes its successor, now the head. Each release therefore wakes one watcher (the head), each promotion
- * one (the new head).
+ * one (the new head). Worked example, 2 permits, keys in create-revision order:
+ *
+ *   h1 h2 | w3 w4 w5      h1, h2 hold; w3 (2 ahead) watches the range; w4 watches w3; w5 watches w4
+ *   h1 releases           w3 wakes, reads 1 ahead: holds; re-puts its key → w4 wakes, reads 2 ahead: the head,
+ *   h2 w3 | w4 w5         watches the range; w5 slept through both steps
+ *   w4 times out          its key is deleted → w5 wakes, reads 2 ahead: the head, watches the range
  *
  * The limit is stored and compared in the registration txn, so processes that disagree on `permits` fail loudly
  * with `SemaphoreLimitError` instead of silently over-admitting (the limit can change only while no permit key
