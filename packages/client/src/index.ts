@@ -20,3 +20,4 @@ export { RwLock, type RwMode } from './recipes/rwlock.js';
 export { Queue, Delivery, type EnqueueOptions, type QueueStats } from './recipes/queue.js';
 export { Registry, Registration, ServiceSet, encodeInstance, decodeInstance, type ServiceInstance, type RegisterOptions, type RegistrationState, type ServiceSnapshot, type PickStrategy } from './recipes/registry.js';
 export { type RecipeOptions } from './recipes/wait.js';
+export { snapshot, type SnapshotChunk } from './maintenance.js';

@@ -1,0 +1,94 @@
+/**
+ * Process I/O for commands: stdout/stderr writers that a test can replace, a line reader over stdin with Go's
+ * `bufio.Reader.ReadString('\n')` contract, and an exit that waits until everything written has been flushed.
+ */
+
+export interface Output {
+  /** Writes to stdout (text or raw bytes). */
+  out(text: string | Uint8Array): void;
+  /** Writes to stderr. */
+  err(text: string): void;
+}
+
+export const processOutput: Output = {
+  out: (text) => void process.stdout.write(text),
+  err: (text) => void process.stderr.write(text),
+};
+
+/** Resolves once stdout and stderr have handed everything written so far to the OS. */
+export async function flushOutput(): Promise<void> {
+  await Promise.all([
+    new Promise<void>((resolve) => process.stdout.write('', () => resolve())),
+    new Promise<void>((resolve) => process.stderr.write('', () => resolve())),
+  ]);
+}
+
+/** One line as Go's `ReadString('\n')` gives it: `eof` when the input ended before a newline (`text` is what came). */
+export type ReadLine = { text: string; eof: false } | { text: string; eof: true };
+
+/**
+ * Reads stdin line by line as it arrives (interactive prompts need each line before the next is typed).
+ * `next()` resolves with a line including its `\n`, or with `eof: true` and the unterminated rest.
+ */
+export class LineReader {
+  private buffer = '';
+  private ended = false;
+  private waiter: (() => void) | undefined;
+  private started = false;
+
+  constructor(private readonly stream: NodeJS.ReadableStream = process.stdin) {}
+
+  private start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.stream.setEncoding('utf8');
+    this.stream.on('data', (chunk: string) => {
+      this.buffer += chunk;
+      this.poke();
+    });
+    this.stream.on('end', () => {
+      this.ended = true;
+      this.poke();
+    });
+    this.stream.on('error', () => {
+      this.ended = true;
+      this.poke();
+    });
+  }
+
+  private poke(): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.();
+  }
+
+  async next(): Promise<ReadLine> {
+    this.start();
+    for (;;) {
+      const nl = this.buffer.indexOf('\n');
+      if (nl >= 0) {
+        const text = this.buffer.slice(0, nl + 1);
+        this.buffer = this.buffer.slice(nl + 1);
+        return { text, eof: false };
+      }
+      if (this.ended) {
+        const text = this.buffer;
+        this.buffer = '';
+        return { text, eof: true };
+      }
+      await new Promise<void>((resolve) => (this.waiter = resolve));
+    }
+  }
+
+  /** Stops reading (so an idle stdin does not keep the process alive). */
+  close(): void {
+    if (this.started) this.stream.pause();
+  }
+}
+
+/** All of stdin as bytes (for `put <key>` with the value on stdin, as `ioutil.ReadAll`). */
+export async function readAllStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+  return Buffer.concat(chunks);
+}
