@@ -67,6 +67,10 @@ export interface RaftCore<M extends CoreMessage = CoreMessage> {
   /** Throws if the proposal cannot be accepted (no leader, leadership transfer in progress, …). */
   propose(data: Uint8Array): void;
   readIndex(ctx: Uint8Array): void;
+  /** Read states produced since the last call (or Ready), taken out of the next Ready. */
+  takeReadStates(): CoreReadState[];
+  /** Messages that need nothing persisted first, produced since the last call (or Ready), taken out of the next Ready. */
+  takeMessages(): M[];
   hasReady(): boolean;
   ready(): CoreReady<M>;
   advance(rd: CoreReady<M>): void;

@@ -52,9 +52,13 @@ export interface ReadyHandlers<M extends CoreMessage> {
  * Concurrency: JS runs one callback at a time; `run` is the only async path and never runs twice at once, so
  * the core is only touched between its awaits, which is what Raft's single-threaded contract requires.
  */
+/** etcd-io/raft's MsgApp (the type numbers are the wire's). */
+const MSG_APP = 3;
+
 export class RaftNode<M extends CoreMessage = CoreMessage> {
   private running = false;
   private scheduled = false;
+  private earlyScheduled = false;
   private stopped = false;
   private ticker: NodeJS.Timeout | undefined;
   /**
@@ -97,12 +101,23 @@ export class RaftNode<M extends CoreMessage = CoreMessage> {
 
   readIndex(ctx: Uint8Array): void {
     this.core.readIndex(ctx);
+    this.releaseReadStates();
     this.kick();
   }
 
   step(m: M): void {
     this.core.step(m);
+    this.releaseReadStates();
     this.kick();
+  }
+
+  /**
+   * Read states go out as soon as a step produces them: a read must not wait behind the fsync of the Ready being
+   * persisted (they need only the applied index to reach theirs, which the read-index layer waits for).
+   */
+  private releaseReadStates(): void {
+    const rs = this.core.takeReadStates();
+    if (rs.length > 0) this.handlers.readStates(rs);
   }
 
   /** Runs `fn` against the core (conf changes, transfers, …) and processes what it produced. */
@@ -112,8 +127,22 @@ export class RaftNode<M extends CoreMessage = CoreMessage> {
     return out;
   }
 
-  /** Schedules a pass of the loop unless one is pending or running. */
+  /**
+   * Schedules a pass of the loop unless one is pending or running. While a Ready is being processed (waiting for
+   * its fsync, typically), what steps produce meanwhile that may leave at once — heartbeats and their responses,
+   * read-index rounds, a leader's appends — is sent from the next turn of the event loop (batched per peer)
+   * instead of after that fsync: reads and lock handoffs then never wait behind a slow disk for their messages.
+   */
   kick(): void {
+    if (this.running && !this.earlyScheduled && !this.stopped) {
+      this.earlyScheduled = true;
+      setImmediate(() => {
+        this.earlyScheduled = false;
+        if (this.stopped || !this.running) return;
+        const msgs = this.core.takeMessages();
+        if (msgs.length > 0) this.handlers.send(msgs);
+      });
+    }
     if (this.scheduled || this.running || this.stopped) return;
     this.scheduled = true;
     // setImmediate: incoming requests and messages queued behind I/O get a chance to join this batch.
@@ -161,7 +190,17 @@ export class RaftNode<M extends CoreMessage = CoreMessage> {
     const early = this.isLeader && rd.messages.length > 0;
     if (early) {
       await fp.hit('raftBeforeSend');
-      this.handlers.send(rd.messages);
+      // Appends that only carry a new commit index are not on any client's path: they leave after the clients
+      // whose entries were just applied have been answered (the answers go out when the microtasks drain).
+      const now: M[] = [];
+      const later: M[] = [];
+      for (const m of rd.messages) (m.type === MSG_APP && m.entries.length === 0 && rd.committedEntries.length > 0 ? later : now).push(m);
+      if (now.length > 0) this.handlers.send(now);
+      if (later.length > 0) {
+        setImmediate(() => {
+          if (!this.stopped) this.handlers.send(later);
+        });
+      }
       await fp.hit('raftAfterSend');
     }
 

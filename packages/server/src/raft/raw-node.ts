@@ -18,6 +18,7 @@ import {
   type ConfChange,
   type ConfState,
   type HardState,
+  type ReadState,
   type Message,
   type NodeId,
   type Ready,
@@ -158,6 +159,29 @@ export class RawNode {
    */
   readIndex(ctx: Uint8Array): void {
     this.raft.step(newMessage({ type: MessageType.MsgReadIndex, entries: [{ term: 0, index: 0, type: EntryType.Normal, data: ctx }] }));
+  }
+
+  /**
+   * Takes the read states produced so far, outside of a Ready. They do not depend on anything being persisted
+   * (a read state only says "serve once applied >= index"), so the driver may hand them out as soon as a step
+   * produces them instead of waiting for the Ready being persisted to finish.
+   */
+  takeReadStates(): ReadState[] {
+    const rs = this.raft.readStates;
+    if (rs.length > 0) this.raft.readStates = [];
+    return rs;
+  }
+
+  /**
+   * Takes the messages that may leave at any time — every kind except append acknowledgements and votes, which
+   * wait for persistence (`msgsAfterAppend`) — outside of a Ready. A driver persisting one Ready can send what
+   * later steps produce (heartbeats and their responses, read-index traffic, a leader's appends) without
+   * waiting for that fsync; the rest stays for the next Ready.
+   */
+  takeMessages(): Message[] {
+    const msgs = this.raft.msgs;
+    if (msgs.length > 0) this.raft.msgs = [];
+    return msgs;
   }
 
   /** Asks the leader (this node, or forwarded) to hand leadership to `transferee`. */

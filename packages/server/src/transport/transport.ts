@@ -1,7 +1,11 @@
 import * as grpc from '@grpc/grpc-js';
 import { createWriteStream, promises as fsp } from 'node:fs';
+import { connect as netConnect, createServer as createNetServer, isIP, type Server as NetServer, type Socket } from 'node:net';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import {
+  GrpcCode,
 
   raftpb,
   type Init,
@@ -12,7 +16,8 @@ import {
 } from '@latchkey/proto';
 import type { Logger } from '../node/etcd-server.js';
 import type { CoreMessage } from '../node/raft-core.js';
-import { grpcDefinition } from '../api/grpc/service.js';
+import { WireStatusError } from '../api/errors.js';
+import { GrpcServer, type ServerCall, type ServiceImpl } from '../api/grpc/h2-server.js';
 import { messageFromProto, messageToProto } from './convert.js';
 
 /** What the transport delivers to, and asks of, the member (wired by the composition root). */
@@ -69,15 +74,44 @@ const PEER_CHANNEL_OPTIONS: grpc.ChannelOptions = {
 };
 
 /**
- * Peer-to-peer Raft traffic over gRPC on the peer URLs; the only place Raft meets sockets.
+ * The Raft message stream's own wire format (the hot path between members; everything else is gRPC):
  *
- * Each peer gets one long-lived client stream. Messages for a peer are queued (bounded) and flushed as one
- * MessageBatch per turn of the event loop, so a busy leader sends one message per peer per batch. A slow or dead
- * peer only fills its own queue: overflow is dropped (Raft retransmits) and reported as unreachable, so it never
- * stalls the leader. Broken streams reconnect with backoff. Snapshots stream in 1 MiB chunks on a separate call.
+ *   client → server, once:   "LKRAFT/1" (8 octets) | cluster id (8, big-endian) | sender member id (8)
+ *   client → server, then:   [u32 length][MessageBatch]  [u32 length][MessageBatch]  …
+ *   server → client:         [u32 length][u8 kind][payload]  — kind 1: alive (every ALIVE_MS, empty payload),
+ *                            kind 2: refused (UTF-8 reason; the server then closes the connection)
+ *
+ * The preface is 24 octets like HTTP/2's, so a peer listener tells the two apart from the first 24 octets. The
+ * alive frames let the sender notice a connection that swallows bytes (a black-holed link, a stopped process):
+ * nothing heard for DEAD_MS and the sender drops the connection, reports the peer unreachable and reconnects.
+ */
+const RAFT_MAGIC = Buffer.from('LKRAFT/1');
+const PREFACE_LEN = 24;
+const H2_PREFACE_START = Buffer.from('PRI * HTTP/2.0');
+const FRAME_ALIVE = 1;
+const FRAME_REFUSED = 2;
+const ALIVE_MS = 500;
+const DEAD_MS = 3000;
+const MAX_BATCH_BYTES = 64 * 1024 * 1024;
+/** Bytes the socket may hold unsent before a peer's messages wait in its queue instead. */
+const SOCKET_HIGH_WATER = 4 * 1024 * 1024;
+
+/**
+ * Peer-to-peer traffic on the peer URLs; the only place Raft meets sockets.
+ *
+ * Raft messages: one long-lived connection per peer in the format above. Messages for a peer are queued
+ * (bounded) and written as one MessageBatch per `send` call (the driver calls it once per Ready), so a busy
+ * leader writes one frame per peer per batch. A slow or dead peer only fills its own queue: overflow is dropped
+ * (Raft retransmits) and reported as unreachable, so it never stalls the leader. Broken connections reconnect
+ * with backoff.
+ *
+ * The rest (snapshots in 1 MiB chunks, forwarded lease requests, the membership for joining members) are gRPC
+ * calls, made with grpc-js and served by the same HTTP/2 engine as the client API.
  */
 export class PeerTransport {
-  private readonly server: grpc.Server;
+  private readonly grpcServer: GrpcServer;
+  private readonly listeners: NetServer[] = [];
+  private readonly sockets = new Set<Duplex>();
   private readonly peers = new Map<bigint, PeerConnection>();
   private readonly queueLimit: number;
 
@@ -86,21 +120,33 @@ export class PeerTransport {
     private readonly handlers: TransportHandlers,
   ) {
     this.queueLimit = opts.queueLimit ?? 4096;
-    this.server = new grpc.Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024, 'grpc.keepalive_permit_without_calls': 1, 'grpc.http2.min_ping_interval_without_data_ms': 1000 });
-    this.server.addService(grpcDefinition(raftpb.PeerService), this.serviceImpl());
+    this.grpcServer = new GrpcServer({ maxReceiveBytes: MAX_BATCH_BYTES, log: opts.log });
+    this.grpcServer.addService(raftpb.PeerService, this.serviceImpl());
   }
 
   /** Binds the peer listeners (host:port each). */
   async listen(addresses: string[]): Promise<void> {
     for (const addr of addresses) {
-      await new Promise<void>((resolve, reject) => this.server.bindAsync(addr, this.serverCredentials(), (err) => (err ? reject(err) : resolve())));
+      const i = addr.lastIndexOf(':');
+      const host = addr.slice(0, i).replace(/^\[|\]$/g, '');
+      const port = Number(addr.slice(i + 1));
+      const t = this.opts.tls;
+      const server: NetServer = t
+        ? createTlsServer(
+            { cert: t.cert, key: t.key, ...(t.ca ? { ca: t.ca } : {}), requestCert: t.clientCertAuth, rejectUnauthorized: t.clientCertAuth, ALPNProtocols: ['h2'] },
+            (socket) => this.accept(socket),
+          )
+        : createNetServer({ noDelay: true }, (socket) => this.accept(socket));
+      if (t) server.on('tlsClientError', () => undefined);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      this.listeners.push(server);
     }
-  }
-
-  private serverCredentials(): grpc.ServerCredentials {
-    const t = this.opts.tls;
-    if (!t) return grpc.ServerCredentials.createInsecure();
-    return grpc.ServerCredentials.createSsl(t.ca ?? null, [{ private_key: t.key, cert_chain: t.cert }], t.clientCertAuth);
   }
 
   setPeer(id: bigint, urls: readonly string[]): void {
@@ -125,7 +171,7 @@ export class PeerTransport {
   /**
    * Queues messages for their destinations and writes each peer's share at once, as one batch: the driver calls
    * this once per Ready, so batching already happened upstream and waiting another turn would only add latency.
-   * Never blocks: a peer whose stream is backed up keeps its messages queued (bounded).
+   * Never blocks: a peer whose connection is backed up keeps its messages queued (bounded).
    */
   send(msgs: readonly CoreMessage[]): void {
     const touched = new Set<PeerConnection>();
@@ -138,7 +184,7 @@ export class PeerTransport {
       if (this.opts.isSnapshot(m)) p.sendSnapshot(m);
       else if (p.enqueue(m)) touched.add(p);
     }
-    for (const p of touched) p.flushNow();
+    for (const p of touched) p.flush();
   }
 
   forwardLeaseRenew(to: bigint, req: Init<LeaseKeepAliveRequest>, deadlineMs: number): Promise<LeaseKeepAliveResponse> {
@@ -156,37 +202,97 @@ export class PeerTransport {
   async stop(): Promise<void> {
     for (const p of this.peers.values()) p.close();
     this.peers.clear();
-    this.server.forceShutdown();
+    this.grpcServer.close();
+    for (const s of this.sockets) s.destroy();
+    await Promise.all(this.listeners.map((l) => new Promise<void>((r) => l.close(() => r()))));
   }
 
-  private serviceImpl(): grpc.UntypedServiceImplementation {
+  /** A new connection on a peer port: the first 24 octets say whether it is a Raft stream or HTTP/2 (gRPC). */
+  private accept(socket: Socket | TLSSocket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    socket.setNoDelay(true);
+    let head: Buffer = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+      if (head.length < PREFACE_LEN) return;
+      socket.off('data', onData);
+      if (head.subarray(0, RAFT_MAGIC.length).equals(RAFT_MAGIC)) this.receiveRaftStream(socket, head);
+      else if (head.subarray(0, H2_PREFACE_START.length).equals(H2_PREFACE_START)) this.grpcServer.serveCleartext(socket, head);
+      else socket.destroy();
+    };
+    socket.on('data', onData);
+  }
+
+  /** The receiving end of a peer's Raft stream. */
+  private receiveRaftStream(socket: Socket | TLSSocket, head: Buffer): void {
     const { clusterId, log } = this.opts;
     const h = this.handlers;
+    const from = head.readBigUInt64BE(16);
+    const refuse = (reason: string): void => {
+      const r = Buffer.from(reason, 'utf8');
+      const f = Buffer.allocUnsafe(5 + r.length);
+      f.writeUInt32BE(1 + r.length, 0);
+      f[4] = FRAME_REFUSED;
+      r.copy(f, 5);
+      socket.end(f);
+      clearInterval(alive);
+    };
+    const alive = setInterval(() => {
+      if (socket.writable) socket.write(ALIVE_FRAME);
+    }, ALIVE_MS);
+    socket.once('close', () => clearInterval(alive));
+    if (head.readBigUInt64BE(8) !== clusterId) {
+      log.warn('rejected peer stream from another cluster', { clusterId: head.readBigUInt64BE(8).toString(16) });
+      return refuse(CLUSTER_MISMATCH);
+    }
+    if (h.isRemoved?.(from)) return refuse(REMOVED_MESSAGE);
+    socket.write(ALIVE_FRAME);
+    let buf: Buffer = head.subarray(PREFACE_LEN);
+    let done = false;
+    const onData = (chunk?: Buffer): void => {
+      if (done) return;
+      if (chunk) buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      while (buf.length >= 4) {
+        const len = buf.readUInt32BE(0);
+        if (len > MAX_BATCH_BYTES) {
+          done = true;
+          socket.destroy();
+          return;
+        }
+        if (buf.length < 4 + len) break;
+        const body = buf.subarray(4, 4 + len);
+        buf = buf.subarray(4 + len);
+        if (h.isRemoved?.(from)) {
+          done = true;
+          return refuse(REMOVED_MESSAGE);
+        }
+        let batch: raftpb.MessageBatch;
+        try {
+          batch = raftpb.MessageBatch.decode(body);
+        } catch {
+          done = true;
+          socket.destroy();
+          return;
+        }
+        h.onMessages(batch.messages.map(messageFromProto));
+      }
+    };
+    socket.on('data', onData);
+    if (buf.length > 0) onData();
+  }
+
+  private serviceImpl(): ServiceImpl<typeof raftpb.PeerService> {
+    const { clusterId } = this.opts;
+    const h = this.handlers;
     return {
-      Stream: (call: grpc.ServerReadableStream<raftpb.MessageBatch, raftpb.StreamAck>, cb: grpc.sendUnaryData<Init<raftpb.StreamAck>>) => {
-        let done = false;
-        call.on('data', (batch: raftpb.MessageBatch) => {
-          if (done) return;
-          if (batch.clusterId !== clusterId) {
-            log.warn('rejected peer stream from another cluster', { clusterId: batch.clusterId.toString(16) });
-            done = true;
-            cb({ code: grpc.status.FAILED_PRECONDITION, details: 'etcdserver: cluster ID mismatch' });
-            return;
-          }
-          const from = batch.messages[0]?.from;
-          if (from !== undefined && h.isRemoved?.(from)) {
-            done = true;
-            cb({ code: grpc.status.FAILED_PRECONDITION, details: REMOVED_MESSAGE });
-            return;
-          }
-          h.onMessages(batch.messages.map(messageFromProto));
-        });
-        call.on('end', () => {
-          if (!done) cb(null, {});
-        });
-        call.on('error', () => undefined);
+      Stream: (call: ServerCall) => {
+        // Raft messages travel on the raw stream; this gRPC method is kept only so the service is complete.
+        call.fail(new WireStatusError({ code: GrpcCode.UNIMPLEMENTED, message: 'transport: use the Raft stream' }));
       },
-      InstallSnapshot: (call: grpc.ServerReadableStream<raftpb.SnapshotChunk, raftpb.SnapshotAck>, cb: grpc.sendUnaryData<Init<raftpb.SnapshotAck>>) => {
+      InstallSnapshot: (c: ServerCall) => {
+        const call = c as ServerCall<raftpb.SnapshotChunk, Init<raftpb.SnapshotAck>>;
         const file = join(this.opts.scratchDir, `incoming-${Date.now()}-${Math.random().toString(16).slice(2)}.snap`);
         const out = createWriteStream(file);
         let msg: CoreMessage | undefined;
@@ -196,9 +302,11 @@ export class PeerTransport {
           failed = true;
           out.destroy();
           void fsp.rm(file, { force: true });
-          cb(null, { ok: false, error: String(err) });
+          call.write({ ok: false, error: String(err) });
+          call.end();
         };
         call.on('data', (chunk: raftpb.SnapshotChunk) => {
+          if (failed) return;
           if (chunk.clusterId !== clusterId) return fail(new Error('snapshot from another cluster'));
           if (chunk.message) msg = messageFromProto(chunk.message);
           if (chunk.data.length > 0 && !out.write(chunk.data)) {
@@ -211,25 +319,37 @@ export class PeerTransport {
           out.end(() => {
             if (!msg) return fail(new Error('snapshot stream without a raft message'));
             h.onSnapshot(msg, file).then(
-              () => cb(null, { ok: true }),
+              () => {
+                call.write({ ok: true });
+                call.end();
+              },
               (err: unknown) => fail(err),
             );
           });
         });
-        call.on('error', (err) => fail(err));
+        call.on('cancelled', () => {
+          if (!failed) {
+            failed = true;
+            out.destroy();
+            void fsp.rm(file, { force: true });
+          }
+        });
       },
-      LeaseRenew: (call: grpc.ServerUnaryCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse>, cb: grpc.sendUnaryData<Init<LeaseKeepAliveResponse>>) => {
-        h.leaseRenew(call.request).then((r) => cb(null, r), (err: unknown) => cb({ code: grpc.status.UNAVAILABLE, details: String(err) }));
-      },
-      LeaseTimeToLive: (call: grpc.ServerUnaryCall<LeaseTimeToLiveRequest, LeaseTimeToLiveResponse>, cb: grpc.sendUnaryData<Init<LeaseTimeToLiveResponse>>) => {
-        h.leaseTimeToLive(call.request).then((r) => cb(null, r), (err: unknown) => cb({ code: grpc.status.UNAVAILABLE, details: String(err) }));
-      },
-      Members: (_call: grpc.ServerUnaryCall<raftpb.MembersRequest, raftpb.MembersResponse>, cb: grpc.sendUnaryData<Init<raftpb.MembersResponse>>) => {
-        h.members().then((r) => cb(null, r), (err: unknown) => cb({ code: grpc.status.UNAVAILABLE, details: String(err) }));
-      },
+      LeaseRenew: (req: LeaseKeepAliveRequest) => h.leaseRenew(req).catch((err: unknown) => Promise.reject(unavailable(err))),
+      LeaseTimeToLive: (req: LeaseTimeToLiveRequest) => h.leaseTimeToLive(req).catch((err: unknown) => Promise.reject(unavailable(err))),
+      Members: () => h.members().catch((err: unknown) => Promise.reject(unavailable(err))),
     };
   }
 }
+
+function unavailable(err: unknown): WireStatusError {
+  return new WireStatusError({ code: GrpcCode.UNAVAILABLE, message: String(err) });
+}
+
+/** What a member answers to a stream from another cluster. */
+const CLUSTER_MISMATCH = 'etcdserver: cluster ID mismatch';
+
+const ALIVE_FRAME = Buffer.from([0, 0, 0, 1, FRAME_ALIVE]);
 
 /**
  * Asks the member at a peer URL for the membership (a joining member learns its id and the cluster's this way).
@@ -255,14 +375,19 @@ export function fetchMembers(url: string, tls: TransportOptions['tls'], deadline
 /** The sending side towards one peer. */
 class PeerConnection {
   private readonly client: grpc.Client;
-  private stream: grpc.ClientWritableStream<Init<raftpb.MessageBatch>> | undefined;
+  private socket: Socket | TLSSocket | undefined;
   private queue: CoreMessage[] = [];
-  private flushScheduled = false;
   private closed = false;
+  /** The socket holds more than SOCKET_HIGH_WATER unsent bytes: messages wait in the queue for 'drain'. */
   private blocked = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private backoffMs = 50;
   private droppedReported = false;
+  /** performance.now() of the last frame heard from the peer on the current connection. */
+  private lastHeard = 0;
+  private watchdog: NodeJS.Timeout | undefined;
+  private readonly host: string;
+  private readonly port: number;
 
   constructor(
     readonly id: bigint,
@@ -274,6 +399,9 @@ class PeerConnection {
     const t = opts.tls;
     const creds = t ? grpc.credentials.createSsl(t.ca ?? null, t.key, t.cert) : grpc.credentials.createInsecure();
     this.client = new grpc.Client(target, creds, PEER_CHANNEL_OPTIONS);
+    const i = target.lastIndexOf(':');
+    this.host = target.slice(0, i).replace(/^\[|\]$/g, '');
+    this.port = Number(target.slice(i + 1));
   }
 
   /** Queues a message; false if it was dropped (closed, or the queue is full). */
@@ -291,70 +419,88 @@ class PeerConnection {
     return true;
   }
 
-  /** Writes what is queued now (unless the stream is backed up or reconnecting: then it goes when it can). */
-  flushNow(): void {
-    if (this.blocked || this.reconnectTimer) return;
-    this.flush();
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled || this.blocked) return;
-    this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      this.flush();
-    });
-  }
-
-  private flush(): void {
-    if (this.closed || this.queue.length === 0 || this.blocked) return;
-    const s = this.ensureStream();
-    if (!s) return;
+  /** Writes what is queued as one batch (unless the connection is backed up or reconnecting: then it waits). */
+  flush(): void {
+    if (this.closed || this.queue.length === 0 || this.blocked || this.reconnectTimer) return;
+    const s = this.ensureSocket();
     const msgs = this.queue;
     this.queue = [];
     this.droppedReported = false;
-    const ok = s.write({ clusterId: this.opts.clusterId, messages: msgs.map(messageToProto) });
-    if (!ok) {
+    const body = raftpb.MessageBatch.encode({ messages: msgs.map(messageToProto) });
+    const head = Buffer.allocUnsafe(4);
+    head.writeUInt32BE(body.length, 0);
+    s.cork();
+    s.write(head);
+    s.write(body);
+    s.uncork();
+    if (s.writableLength > SOCKET_HIGH_WATER) {
       this.blocked = true;
       s.once('drain', () => {
+        if (this.socket !== s) return;
         this.blocked = false;
-        this.scheduleFlush();
+        this.flush();
       });
     }
   }
 
-  private ensureStream(): grpc.ClientWritableStream<Init<raftpb.MessageBatch>> | undefined {
-    if (this.stream) return this.stream;
-    if (this.reconnectTimer) return undefined;
-    const m = raftpb.PeerService.Stream;
-    const stream = this.client.makeClientStreamRequest<Init<raftpb.MessageBatch>, raftpb.StreamAck>(
-      m.path,
-      (v) => m.requestType.encode(v),
-      (b) => m.responseType.decode(b),
-      new grpc.Metadata(),
-      {},
-      (err) => {
-        if (err?.details === REMOVED_MESSAGE) this.handlers.onRemovedFromCluster?.();
-        this.broken(stream);
-      },
-    );
-    stream.on('error', () => this.broken(stream));
-    this.stream = stream;
-    this.backoffMs = 50;
-    return stream;
+  private ensureSocket(): Socket | TLSSocket {
+    if (this.socket) return this.socket;
+    const t = this.opts.tls;
+    const s: Socket | TLSSocket = t
+      ? tlsConnect({ host: this.host, port: this.port, cert: t.cert, key: t.key, ...(t.ca ? { ca: t.ca } : {}), ...(isIP(this.host) ? {} : { servername: this.host }) })
+      : netConnect({ host: this.host, port: this.port, noDelay: true });
+    s.setNoDelay(true);
+    const preface = Buffer.allocUnsafe(PREFACE_LEN);
+    RAFT_MAGIC.copy(preface, 0);
+    preface.writeBigUInt64BE(this.opts.clusterId, 8);
+    preface.writeBigUInt64BE(this.opts.memberId, 16);
+    s.write(preface);
+    this.socket = s;
+    this.lastHeard = performance.now();
+    let buf: Buffer = Buffer.alloc(0);
+    s.on('data', (chunk: Buffer) => {
+      this.lastHeard = performance.now();
+      this.backoffMs = 50;
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      while (buf.length >= 4) {
+        const len = buf.readUInt32BE(0);
+        if (buf.length < 4 + len) break;
+        const kind = buf[4];
+        const payload = buf.subarray(5, 4 + len);
+        buf = buf.subarray(4 + len);
+        if (kind === FRAME_REFUSED) {
+          const reason = payload.toString('utf8');
+          if (reason === REMOVED_MESSAGE) this.handlers.onRemovedFromCluster?.();
+          this.opts.log.warn('peer refused the raft stream', { peer: this.id.toString(16), reason });
+          this.broken(s);
+          return;
+        }
+      }
+    });
+    s.on('error', () => this.broken(s));
+    s.on('close', () => this.broken(s));
+    // A connection that swallows bytes (black-holed link, stopped peer) goes quiet: no alive frames.
+    this.watchdog ??= setInterval(() => {
+      if (this.socket && performance.now() - this.lastHeard > DEAD_MS) {
+        this.opts.log.debug?.('peer raft stream went quiet; reconnecting', { peer: this.id.toString(16) });
+        this.broken(this.socket);
+      }
+    }, ALIVE_MS);
+    return s;
   }
 
-  private broken(stream: grpc.ClientWritableStream<Init<raftpb.MessageBatch>>): void {
-    if (this.stream !== stream) return;
-    this.stream = undefined;
+  private broken(s: Socket | TLSSocket): void {
+    if (this.socket !== s) return;
+    this.socket = undefined;
     this.blocked = false;
+    s.destroy();
     if (this.closed) return;
     this.handlers.onUnreachable(this.id);
     this.handlers.onPeerDown?.(this.id);
     this.queue = [];
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
-      this.scheduleFlush();
+      this.flush();
     }, this.backoffMs);
     this.backoffMs = Math.min(this.backoffMs * 2, 1000);
   }
@@ -417,8 +563,9 @@ class PeerConnection {
   close(): void {
     this.closed = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.stream?.end();
-    this.stream = undefined;
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.socket?.destroy();
+    this.socket = undefined;
     this.client.close();
   }
 }

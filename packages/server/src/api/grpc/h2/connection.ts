@@ -13,9 +13,11 @@ import { HuffmanError } from './huffman.js';
  * initial-window changes), PING, RST_STREAM, GOAWAY, PRIORITY (ignored), unknown frame types (ignored).
  * What it does not: server push, and any request that is not a stream the client opens.
  *
- * Output batching: frames produced during one turn of the event loop (every response a committed batch of
- * Raft entries resolves, say) go to the socket in one write, from a `setImmediate`. DATA queued on one stream in
- * that turn becomes as few frames as its flow-control window and the peer's maximum frame size allow.
+ * Output batching: frames produced before the microtask queue drains (every response a committed batch of Raft
+ * entries resolves, say: their promise chains all finish in one drain) go to the socket in one write. A
+ * microtask, not a later turn of the event loop, so a response leaves before the member goes on to other work
+ * (sending commit notices to peers, the next Ready). DATA queued on one stream meanwhile becomes as few frames
+ * as its flow-control window and the peer's maximum frame size allow.
  *
  * Contract with the layer above (`onStream`): it receives each new stream with its decoded request headers and
  * must attach a `StreamListener` synchronously. The listener then sees the stream's DATA payloads in order,
@@ -495,7 +497,7 @@ export class H2Connection {
   private scheduleFlush(): void {
     if (this.flushScheduled || this.closed) return;
     this.flushScheduled = true;
-    setImmediate(() => this.flush());
+    queueMicrotask(() => this.flush());
   }
 
   private flush(): void {
