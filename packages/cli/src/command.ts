@@ -57,7 +57,7 @@ export function findChild(cmd: CommandSpec, word: string): CommandSpec | undefin
 }
 
 /** The first word of `args` that is not a flag or a flag's value, given the flags known at `path`. */
-function firstCommandWord(args: readonly string[], flags: FlagSet): string | undefined {
+export function firstCommandWord(args: readonly string[], flags: FlagSet): string | undefined {
   let i = 0;
   while (i < args.length) {
     const s = args[i]!;

@@ -3,7 +3,7 @@
  * turns every failure into one `Error: …` line on stderr and etcdctl's exit code. Nothing a user can type makes
  * it print a stack trace: unexpected exceptions are reported the same way (exit 1).
  */
-import { commandName, type CommandSpec, findChild, findCommand, flagsOf, helpText, inheritedFlags } from './command.js';
+import { commandName, type CommandSpec, findCommand, firstCommandWord, flagsOf, helpText, inheritedFlags } from './command.js';
 import { alarmCommand, defragCommand } from './commands/maintenance.js';
 import { checkCommand } from './commands/check.js';
 import { compactionCommand, delCommand, getCommand, putCommand } from './commands/kv.js';
@@ -57,6 +57,9 @@ export async function run(argv: readonly string[], io: Output = processOutput, e
     const words = argv[0] === 'help' ? [...argv.slice(1), '--help'] : [...argv];
     const { path, rest } = findCommand(rootCommand, words);
     const cmd = path[path.length - 1]!;
+    // cobra rejects a word that names no command at the root before it looks at any flag.
+    const stray = path.length === 1 ? firstCommandWord(rest, new FlagSet(flagsOf(path))) : undefined;
+    if (stray !== undefined) throw new CliError(ExitCode.Error, `unknown command ${JSON.stringify(stray)} for ${JSON.stringify(BINARY)}`);
     const flags = new FlagSet(flagsOf(path));
     let parsed: { args: string[]; dashAt: number };
     try {
@@ -69,10 +72,6 @@ export async function run(argv: readonly string[], io: Output = processOutput, e
       throw err;
     }
     if (!cmd.run) {
-      const word = parsed.args[0];
-      if (path.length === 1 && word !== undefined && !findChild(cmd, word)) {
-        throw new CliError(ExitCode.Error, `unknown command ${JSON.stringify(word)} for ${JSON.stringify(BINARY)}`);
-      }
       io.out(helpText(path, BINARY, LATCHCTL_VERSION));
       return ExitCode.Success;
     }

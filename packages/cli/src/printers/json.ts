@@ -9,7 +9,7 @@
  *    `member list` headers have no revision;
  *  - clientv3's wrappers keep their own shapes: lease responses flatten the header into the top level,
  *    `lease timetolive` uses `id`/`ttl`/`granted-ttl`/`keys` (null when absent), watch responses are
- *    `{"Header":…,"Events":[…]|null,"CompactRevision":…,"Canceled":…,"Created":…}`, txn sub-responses are
+ *    `{"Header":…,"Events":[…],"CompactRevision":…,"Canceled":…,"Created":…}`, txn sub-responses are
  *    `{"Response":{"ResponseRange":…}}`;
  *  - strings are escaped as Go does (`<`, `>`, `&` as `\u003c` …).
  */
@@ -140,11 +140,11 @@ function eventJson(e: Event): string {
   return new Obj().int('type', e.type).opt('kv', e.kv && keyValueJson(e.kv)).opt('prev_kv', e.prevKv && keyValueJson(e.prevKv)).toString();
 }
 
-/** clientv3.WatchResponse: exported fields only, the header by value, events `null` when there are none. */
+/** clientv3.WatchResponse: exported fields only, the header by value, events `[]` when there are none (clientv3 always makes the slice). */
 export function watchJson(r: WatchResponse): string {
   return new Obj()
     .raw('Header', headerFields(r.header ?? { clusterId: 0n, memberId: 0n, revision: 0n, raftTerm: 0n }).toString())
-    .raw('Events', r.events.length === 0 ? 'null' : `[${r.events.map(eventJson).join(',')}]`)
+    .raw('Events', `[${r.events.map(eventJson).join(',')}]`)
     .int('CompactRevision', r.compactRevision, false)
     .bool('Canceled', r.canceled, false)
     .bool('Created', r.created, false)
