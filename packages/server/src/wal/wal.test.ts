@@ -38,6 +38,24 @@ describe('wal - recovery', () => {
     ]);
   });
 
+  it('keeps a commit-only hard state in memory until the next write or close, in save order', async () => {
+    const dir = tmp();
+    const { wal } = openWal(dir, 7n, { segmentBytes: SEG });
+    await wal.save({ term: 1, vote: 7n, commit: 0 }, [entry(1)], true);
+    await wal.save({ term: 1, vote: 7n, commit: 1 }, [], false);
+    // Not written yet: a crash now (reopening without close) recovers the older hard state, and the entry.
+    let r = openWal(dir, 0n, { segmentBytes: SEG }).contents;
+    expect([r.hardState, r.entries.length]).toEqual([{ term: 1, vote: 7n, commit: 0 }, 1]);
+    // The next durable write carries it first; a later commit-only state waits again and close() writes it.
+    await wal.save(undefined, [entry(2)], true);
+    r = openWal(dir, 0n, { segmentBytes: SEG }).contents;
+    expect([r.hardState, r.entries.length]).toEqual([{ term: 1, vote: 7n, commit: 1 }, 2]);
+    await wal.save({ term: 1, vote: 7n, commit: 2 }, [], false);
+    await wal.close();
+    r = openWal(dir, 0n, { segmentBytes: SEG }).contents;
+    expect([r.hardState, r.entries.length]).toEqual([{ term: 1, vote: 7n, commit: 2 }, 2]);
+  });
+
   it('a later entry overwrites a conflicting suffix', async () => {
     const dir = tmp();
     const { wal } = openWal(dir, 1n, { segmentBytes: SEG });

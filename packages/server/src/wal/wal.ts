@@ -208,6 +208,9 @@ export class Wal {
   private closed = false;
   /** Appends run one at a time, in call order. */
   private queue: Promise<void> = Promise.resolve();
+  /** Encoded commit-only hard states not yet written (they go out with the next write). */
+  private deferred: Buffer[] = [];
+  private deferredBytes = 0;
 
   /** @internal use `openWal` */
   constructor(
@@ -245,6 +248,17 @@ export class Wal {
   async save(hardState: WalHardState | undefined, entries: readonly WalEntry[], sync: boolean): Promise<void> {
     if (this.closed) throw new Error('wal: closed');
     if (!hardState && entries.length === 0) return;
+    if (!sync && entries.length === 0 && this.deferredBytes < DEFER_LIMIT) {
+      // A hard state that need not be durable (only its commit index moved: recovery raises the commit index to
+      // the applied index, and the leader tells it again) waits in memory and goes out with the next write, as
+      // etcd's buffered WAL encoder does: no system call for it on the hot path.
+      this.writer.reset();
+      this.writer.hardState(hardState!);
+      const b = Buffer.from(this.writer.bytes());
+      this.deferred.push(b);
+      this.deferredBytes += b.length;
+      return;
+    }
     await this.serial(async () => {
       this.writer.reset();
       for (const e of entries) this.writer.entry(e);
@@ -294,11 +308,24 @@ export class Wal {
     if (this.closed) return;
     this.closed = true;
     await this.queue;
+    if (this.deferred.length > 0) {
+      const data = Buffer.concat(this.deferred);
+      this.deferred = [];
+      writeAllSync(this.fd, data, this.offset);
+      this.offset += data.length;
+    }
     closeSync(this.fd);
     if (this.nextPrepared) await this.nextPrepared.then((p) => fsp.unlink(p)).catch(() => undefined);
   }
 
-  private async append(data: Buffer, sync: boolean): Promise<void> {
+  private async append(batch: Buffer, sync: boolean): Promise<void> {
+    let data = batch;
+    if (this.deferred.length > 0) {
+      // Deferred hard states first: batches stay in the order they were saved.
+      data = Buffer.concat([...this.deferred, data]);
+      this.deferred = [];
+      this.deferredBytes = 0;
+    }
     if (this.offset + data.length > this.segmentBytes && this.offset > 0) await this.cut();
     if (data.length + this.offset > this.segmentBytes) {
       // A batch larger than a segment: let this segment grow past its preallocated size.
@@ -345,6 +372,9 @@ export class Wal {
     this.offset = w.len;
   }
 }
+
+/** Deferred hard states are written once they reach this many bytes even without a write to join. */
+const DEFER_LIMIT = 64 * 1024;
 
 function writeAllSync(fd: number, data: Buffer, position: number): void {
   for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off, position + off);
