@@ -137,7 +137,7 @@ export class Connection {
     const bytes = method.requestType.encode(request);
     return this.withRetries(options, async (deadline, attemptSignal) => {
       const ep = await this.readyEndpoint(deadline, attemptSignal);
-      const md = await this.metadata(deadline, attemptSignal);
+      const md = this.options.auth ? await this.metadata(deadline, attemptSignal) : new grpc.Metadata();
       return this.unaryOnce<ResponseOf<M>>(ep, method, bytes, md, deadline, attemptSignal);
     });
   }
@@ -203,6 +203,11 @@ export class Connection {
     }
     const ep = this.endpoints[start]!;
     const client = this.clientFor(ep);
+    // The common case: the channel is up. Skip waitForReady's promise and timer.
+    if (client.getChannel().getConnectivityState(false) === grpc.connectivityState.READY) {
+      this.current = start;
+      return ep;
+    }
     const dialDeadline = Math.min(deadline, Date.now() + this.dialTimeoutMs);
     try {
       await new Promise<void>((resolve, reject) => {
