@@ -9,7 +9,7 @@ import { describe, expect, test } from 'vitest';
 import { cleanStderr } from '../harness/etcdctl.js';
 import { freePort } from '../harness/ports.js';
 import { useMembers } from '../harness/vitest.js';
-import { runTool, type ToolResult } from './tools.js';
+import { runInProcess, runTool, type ToolResult } from './tools.js';
 
 const members = useMembers({ scope: 'file' });
 
@@ -71,8 +71,8 @@ describe('latchctl errors', () => {
 
   test('errors - unknown leases and compacted revisions give one error line and etcdctl\'s exit code', async () => {
     const m = await members.start({ kind: 'latchkey' });
-    for (const v of ['1', '2', '3']) expect((await runTool('latchctl', m.endpoint, ['put', 'k', v])).code).toBe(0);
-    expect((await runTool('latchctl', m.endpoint, ['compaction', '3'])).code).toBe(0);
+    for (const v of ['1', '2', '3']) expect((await runInProcess(m.endpoint, ['put', 'k', v])).code).toBe(0);
+    expect((await runInProcess(m.endpoint, ['compaction', '3'])).code).toBe(0);
     const cases: Array<{ args: string[]; code: number; error: string }> = [
       { args: ['put', 'k', 'v', '--lease=abc123'], code: 1, error: 'Error: etcdserver: requested lease not found' },
       { args: ['lease', 'revoke', 'abc123'], code: 1, error: 'Error: failed to revoke lease (etcdserver: requested lease not found)' },
@@ -84,7 +84,7 @@ describe('latchctl errors', () => {
     ];
     for (const c of cases) {
       const stdin = c.args[0] === 'txn' ? '\nget k --rev=2\n\n\n' : '';
-      const [e, l] = await Promise.all([runTool('etcdctl', m.endpoint, c.args, { stdin }), runTool('latchctl', m.endpoint, c.args, { stdin })]);
+      const [e, l] = await Promise.all([runTool('etcdctl', m.endpoint, c.args, { stdin }), runInProcess(m.endpoint, c.args, { stdin })]);
       const title = `$ <ctl> ${c.args.join(' ')}`;
       expect.soft([e.code, errorLines(e).at(-1)], `${title}: etcdctl (checks the case)`).toEqual([c.code, c.error]);
       expect.soft([l.code, l.stdout, errorLines(l)], title).toEqual([e.code, e.stdout, errorLines(e)]);

@@ -7,9 +7,12 @@
  */
 import { describe, expect, test } from 'vitest';
 import { useMembers } from '../harness/vitest.js';
-import { runTool, startTool, type ToolProcess } from './tools.js';
+import { runInProcess, startTool, type ToolProcess } from './tools.js';
 
-const members = useMembers();
+// One member for the file: each test works on its own lock or election name.
+const members = useMembers({ scope: 'file' });
+let member: ReturnType<typeof members.start> | undefined;
+const shared = (): ReturnType<typeof members.start> => (member ??= members.start({ kind: 'latchkey' }));
 
 /** Polls `check` (every 50 ms, up to 15 s) until it returns a value; a wait for server state, not a fixed sleep. */
 async function waitUntil<T>(what: string, check: () => Promise<T | undefined>): Promise<T> {
@@ -24,7 +27,7 @@ async function waitUntil<T>(what: string, check: () => Promise<T | undefined>): 
 
 /** The keys under `<name>/`, oldest first. */
 async function queueKeys(endpoint: string, name: string): Promise<string[]> {
-  const r = await runTool('latchctl', endpoint, ['get', `${name}/`, '--prefix', '--keys-only', '--sort-by=CREATE']);
+  const r = await runInProcess(endpoint, ['get', `${name}/`, '--prefix', '--keys-only', '--sort-by=CREATE']);
   expect(r.code).toBe(0);
   return r.stdout.split('\n').filter((l) => l !== '');
 }
@@ -40,7 +43,7 @@ interface StatusJson {
 }
 
 async function status(endpoint: string, kind: 'lock' | 'elect', name: string): Promise<StatusJson> {
-  const r = await runTool('latchctl', endpoint, [kind, 'status', name, '-w', 'json']);
+  const r = await runInProcess(endpoint, [kind, 'status', name, '-w', 'json']);
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
   return JSON.parse(r.stdout) as StatusJson;
@@ -48,7 +51,7 @@ async function status(endpoint: string, kind: 'lock' | 'elect', name: string): P
 
 describe('latchctl lock', () => {
   test('lock status - holder, fencing token and waiters in FIFO order while three latchctl lock processes queue on one name', async () => {
-    const m = await members.start({ kind: 'latchkey' });
+    const m = await shared();
     const procs: ToolProcess[] = [];
     try {
       const keys: string[] = [];
@@ -76,7 +79,7 @@ describe('latchctl lock', () => {
         expect(e.ttl).toBeGreaterThan(0);
         expect(e.ttl).toBeLessThanOrEqual(10); // etcdctl lock's default session TTL
       }
-      const simple = await runTool('latchctl', m.endpoint, ['lock', 'status', 'jobs']);
+      const simple = await runInProcess(m.endpoint, ['lock', 'status', 'jobs']);
       expect(simple.stdout.split('\n').slice(0, 5).map((l) => l.replace(/ttl \d+s/, 'ttl <ttl>'))).toEqual([
         `lock jobs at revision ${s1.revision}`,
         `holder: ${keys[0]} (fencing token ${revisions[0]}, lease ${s1.holder!.lease_hex}, ttl <ttl>)`,
@@ -100,14 +103,14 @@ describe('latchctl lock', () => {
       expect((await procs[1]!.stop()).code).toBe(0);
       const s4 = await status(m.endpoint, 'lock', 'jobs');
       expect([s4.holder, s4.waiters]).toEqual([null, []]);
-      expect((await runTool('latchctl', m.endpoint, ['lease', 'list'])).stdout, 'sessions are revoked on exit').toBe('found 0 leases\n');
+      expect((await runInProcess(m.endpoint, ['lease', 'list'])).stdout, 'sessions are revoked on exit').toBe('found 0 leases\n');
     } finally {
       await Promise.all(procs.map((p) => p.stop('SIGKILL')));
     }
   });
 
   test('lock - latchctl and etcdctl queue on the same lock; the command runs holding it, with ETCD_LOCK_KEY and ETCD_LOCK_REV', async () => {
-    const m = await members.start({ kind: 'latchkey' });
+    const m = await shared();
     const holder = startTool('etcdctl', m.endpoint, ['lock', 'shared']);
     let waiter: ToolProcess | undefined;
     try {
@@ -126,7 +129,7 @@ describe('latchctl lock', () => {
       expect(await queueKeys(m.endpoint, 'shared'), 'released after the command').toEqual([]);
 
       // A failing command: etcdctl's "Error: exit status N", exit 1; the lock is released all the same.
-      const failing = await runTool('latchctl', m.endpoint, ['lock', 'shared', '--', 'sh', '-c', 'exit 3']);
+      const failing = await runInProcess(m.endpoint, ['lock', 'shared', '--', 'sh', '-c', 'exit 3']);
       expect([failing.code, failing.stderr]).toEqual([1, 'Error: exit status 3\n']);
       expect(await queueKeys(m.endpoint, 'shared')).toEqual([]);
     } finally {
@@ -138,7 +141,7 @@ describe('latchctl lock', () => {
 
 describe('latchctl elect', () => {
   test('elect - campaign prints the leader key and proposal, elect -l follows hand-overs, elect status lists the candidates in order', async () => {
-    const m = await members.start({ kind: 'latchkey' });
+    const m = await shared();
     const procs: ToolProcess[] = [];
     try {
       const listener = startTool('latchctl', m.endpoint, ['elect', '-l', 'pilot']);
@@ -163,14 +166,14 @@ describe('latchctl elect', () => {
       await bob.waitFor((out) => /^pilot\/[0-9a-f]+\nbob\n$/.test(out), 'bob (etcdctl) to lead after alice resigned');
       const bobKey = bob.stdout.split('\n')[0]!;
       await listener.waitFor((out) => out === `${aliceKey}\nalice\n${bobKey}\nbob\n`, 'the listener to see bob');
-      const simple = await runTool('latchctl', m.endpoint, ['elect', 'status', 'pilot']);
+      const simple = await runInProcess(m.endpoint, ['elect', 'status', 'pilot']);
       expect(simple.stdout.replace(/ttl \d+s/, 'ttl <ttl>').replace(/revision \d+/, 'revision <rev>').replace(/term \d+/, 'term <term>').replace(/lease [0-9a-f]{16}/, 'lease <lease>')).toBe(
         `election pilot at revision <rev>\nleader: ${bobKey} (term <term>, lease <lease>, ttl <ttl>, value "bob")\ncandidates: 0\n`,
       );
       const stopped = await listener.stop();
       expect([stopped.code, stopped.stderr]).toEqual([0, '']);
-      expect((await runTool('latchctl', m.endpoint, ['elect', 'pilot'])).code, '-l missing').toBe(128);
-      expect((await runTool('latchctl', m.endpoint, ['elect', '-l', 'pilot', 'x'])).code, 'proposal with -l').toBe(128);
+      expect((await runInProcess(m.endpoint, ['elect', 'pilot'])).code, '-l missing').toBe(128);
+      expect((await runInProcess(m.endpoint, ['elect', '-l', 'pilot', 'x'])).code, 'proposal with -l').toBe(128);
     } finally {
       await Promise.all(procs.map((p) => p.stop('SIGKILL')));
     }
@@ -179,44 +182,46 @@ describe('latchctl elect', () => {
 
 describe('latchctl watch --json', () => {
   test('watch --json - one JSON object per event (text, base64 for binary, hex lease, prev), progress and cancellation lines', async () => {
-    const m = await members.start({ kind: 'latchkey' });
-    const lease = (await runTool('latchctl', m.endpoint, ['lease', 'grant', '60'])).stdout.split(' ')[1]!;
-    expect((await runTool('latchctl', m.endpoint, ['put', 'j/a', 'one', `--lease=${lease}`])).code).toBe(0); // 2
-    expect((await runTool('latchctl', m.endpoint, ['put', 'j/a', 'two'])).code).toBe(0); // 3
-    expect((await runTool('latchctl', m.endpoint, ['put', 'j/b', 'ÿþ'])).code).toBe(0); // 4: UTF-8 text
-    expect((await runTool('latchctl', m.endpoint, ['put', 'j/bin'], { stdin: Buffer.from([0xff, 0xfe]) })).code).toBe(0); // 5: not UTF-8
-    expect((await runTool('latchctl', m.endpoint, ['del', 'j/a'])).code).toBe(0); // 6
-    const w = startTool('latchctl', m.endpoint, ['watch', '--json', '--prefix', 'j/', '--rev=2', '--prev-kv']);
+    const m = await shared();
+    const lease = (await runInProcess(m.endpoint, ['lease', 'grant', '60'])).stdout.split(' ')[1]!;
+    // The member is shared by this file's tests: revisions are counted from the current one.
+    const base = Number(/"revision":(\d+)/.exec((await runInProcess(m.endpoint, ['get', 'j/', '-w', 'json'])).stdout)![1]);
+    expect((await runInProcess(m.endpoint, ['put', 'j/a', 'one', `--lease=${lease}`])).code).toBe(0); // base + 1
+    expect((await runInProcess(m.endpoint, ['put', 'j/a', 'two'])).code).toBe(0); // + 2
+    expect((await runInProcess(m.endpoint, ['put', 'j/b', 'ÿþ'])).code).toBe(0); // + 3: UTF-8 text
+    expect((await runInProcess(m.endpoint, ['put', 'j/bin'], { stdin: Buffer.from([0xff, 0xfe]) })).code).toBe(0); // + 4: not UTF-8
+    expect((await runInProcess(m.endpoint, ['del', 'j/a'])).code).toBe(0); // + 5
+    const w = startTool('latchctl', m.endpoint, ['watch', '--json', '--prefix', 'j/', `--rev=${base + 1}`, '--prev-kv']);
     try {
       await w.waitFor((out) => out.split('\n').length > 5, 'five event lines');
       const events = w.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
       expect(events.map((e) => [e['type'], e['key'], e['value'], e['value_base64'], e['revision']])).toEqual([
-        ['PUT', 'j/a', 'one', undefined, 2],
-        ['PUT', 'j/a', 'two', undefined, 3],
-        ['PUT', 'j/b', 'ÿþ', undefined, 4],
-        ['PUT', 'j/bin', '\ufffd\ufffd', '//4=', 5],
-        ['DELETE', 'j/a', '', undefined, 6],
+        ['PUT', 'j/a', 'one', undefined, base + 1],
+        ['PUT', 'j/a', 'two', undefined, base + 2],
+        ['PUT', 'j/b', 'ÿþ', undefined, base + 3],
+        ['PUT', 'j/bin', '\ufffd\ufffd', '//4=', base + 4],
+        ['DELETE', 'j/a', '', undefined, base + 5],
       ]);
-      expect(events[0]).toMatchObject({ create_revision: 2, mod_revision: 2, version: 1, lease: lease.replace(/^0+/, '') });
+      expect(events[0]).toMatchObject({ create_revision: base + 1, mod_revision: base + 1, version: 1, lease: lease.replace(/^0+/, '') });
       expect(events[0]!['prev']).toBeUndefined();
-      expect(events[1]!['prev']).toMatchObject({ value: 'one', mod_revision: 2 });
-      expect(events[4]!['prev']).toMatchObject({ value: 'two', mod_revision: 3 });
+      expect(events[1]!['prev']).toMatchObject({ value: 'one', mod_revision: base + 1 });
+      expect(events[4]!['prev']).toMatchObject({ value: 'two', mod_revision: base + 2 });
     } finally {
       await w.stop();
     }
     // A progress request gets a PROGRESS line per watcher; a compacted start revision a CANCELED line (and exit 3 at EOF).
-    expect((await runTool('latchctl', m.endpoint, ['compaction', '4'])).code).toBe(0);
+    expect((await runInProcess(m.endpoint, ['compaction', String(base + 3)])).code).toBe(0);
     const i = startTool('latchctl', m.endpoint, ['watch', '-i', '--json']);
     i.write('watch j/ --prefix\nprogress\n');
     await i.waitFor((out) => out.includes('"PROGRESS"'), 'the progress line');
-    i.write('watch j/a --rev=2\n');
+    i.write(`watch j/a --rev=${base + 1}\n`);
     await i.waitFor((out) => out.includes('"CANCELED"'), 'the canceled line');
     i.endInput();
     const r = await i.exited();
     expect(r.code).toBe(3);
     expect(r.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as unknown)).toEqual([
-      { type: 'PROGRESS', revision: 6 },
-      { type: 'CANCELED', reason: 'etcdserver: mvcc: required revision has been compacted', compact_revision: 4 },
+      { type: 'PROGRESS', revision: base + 5 },
+      { type: 'CANCELED', reason: 'etcdserver: mvcc: required revision has been compacted', compact_revision: base + 3 },
     ]);
   });
 });

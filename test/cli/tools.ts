@@ -14,10 +14,12 @@
  * guards against a hung process and is reported (`timedOut`), never silently treated as success.
  */
 import { spawn } from 'node:child_process';
+import { Readable } from 'node:stream';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { run as runLatchctlMain } from '../../packages/cli/src/main.js';
 import { ETCDCTL_BIN } from '../harness/etcdctl.js';
 
 export type Tool = 'etcdctl' | 'latchctl';
@@ -178,3 +180,24 @@ export function countEvents(stdout: string): number {
 
 /** Lines of `text` (without the empty string after a final newline). */
 export const lines = (text: string): string[] => text.split('\n').filter((l, i, all) => !(l === '' && i === all.length - 1));
+
+/**
+ * Runs latchctl's command line inside this process, through `run()` — the function the binary's main calls
+ * before it flushes and exits — with stdin, stdout and stderr captured. A tenth of the cost of spawning the
+ * binary, for scripts of many one-shot commands; everything that depends on the process itself (signals, exit,
+ * interactive stdin, long-running commands) is tested through the binary.
+ */
+export async function runInProcess(endpoint: string | undefined, args: readonly string[], options: ToolOptions = {}): Promise<ToolResult> {
+  const out: Buffer[] = [];
+  const err: string[] = [];
+  const stdin = options.stdin === undefined ? '' : options.stdin;
+  const io = {
+    out: (t: string | Uint8Array) => void out.push(Buffer.from(t)),
+    err: (t: string) => void err.push(t),
+    stdin: Readable.from([Buffer.from(stdin)]),
+    isTTY: false,
+  };
+  const endpointArgs = endpoint === undefined || options.noEndpointFlag ? [] : [`--endpoints=${endpoint}`];
+  const code = await runLatchctlMain([...endpointArgs, ...args], io, { ...process.env, ETCDCTL_API: '3', ...options.env });
+  return { stdout: Buffer.concat(out).toString('utf8'), stderr: err.join(''), code, timedOut: false };
+}

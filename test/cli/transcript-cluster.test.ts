@@ -5,14 +5,18 @@
  */
 import { describe, expect, test } from 'vitest';
 import { useMembers } from '../harness/vitest.js';
-import { runTool } from './tools.js';
+import { runInProcess, runTool } from './tools.js';
 import { Transcript } from './transcript.js';
 
+/** The cluster and command-line transcripts share one latchkey pair; the others start their own members. */
+const shared = useMembers({ scope: 'file' });
 const members = useMembers();
+let clusterPair: Promise<Transcript> | undefined;
+const pair = (): Promise<Transcript> => (clusterPair ??= Transcript.start(shared));
 
 describe('latchctl transcripts: cluster and maintenance', () => {
   test('transcript cluster - member list, endpoint status/health/hashkv (also --cluster), alarm, and member/move-leader errors', async () => {
-    const t = await Transcript.start(members);
+    const t = await pair();
     const self = (tool: 'etcdctl' | 'latchctl'): string => t.ids[tool].memberId.toString(16);
     await t.run(['put', 'a', '1']);
     for (const w of ['simple', 'json', 'fields', 'table']) await t.run(['member', 'list', '-w', w]);
@@ -43,7 +47,7 @@ describe('latchctl transcripts: cluster and maintenance', () => {
   });
 
   test('transcript command line - flags anywhere, shorthands, prefix-matched commands, environment variables, rejected command lines', async () => {
-    const t = await Transcript.start(members);
+    const t = await pair();
     await t.run(['put', 'foo', 'bar']);
     await t.run(['get', 'foo', '-wjson']);
     await t.run(['get', 'foo', '-w=fields']);
@@ -92,10 +96,10 @@ describe('latchctl and etcdctl against the same member', () => {
   test('same member - read-only commands print byte-identical output through both tools, protobuf included', async () => {
     const m = await members.start({ kind: 'latchkey' });
     for (const [k, v] of [['foo', 'bar'], ['foo1', 'é ü'], ['bin', '\u0001\u0002']]) {
-      expect((await runTool('latchctl', m.endpoint, ['put', k!, v!])).code).toBe(0);
+      expect((await runInProcess(m.endpoint, ['put', k!, v!])).code).toBe(0);
     }
     expect((await runTool('etcdctl', m.endpoint, ['put', 'foo', 'bar2'])).code).toBe(0);
-    const lease = (await runTool('latchctl', m.endpoint, ['lease', 'grant', '300'])).stdout.split(' ')[1]!;
+    const lease = (await runInProcess(m.endpoint, ['lease', 'grant', '300'])).stdout.split(' ')[1]!;
     expect((await runTool('etcdctl', m.endpoint, ['put', 'leased', 'v', `--lease=${lease}`])).code).toBe(0);
     const commands: string[][] = [
       ['get', '--prefix', '', '-w', 'json'],
@@ -115,7 +119,7 @@ describe('latchctl and etcdctl against the same member', () => {
     ];
     for (const args of commands) {
       const stdin = args[0] === 'txn' ? 'value("foo") = "bar2"\n\nget foo\n\n\n' : '';
-      const [e, l] = await Promise.all([runTool('etcdctl', m.endpoint, args, { stdin }), runTool('latchctl', m.endpoint, args, { stdin })]);
+      const [e, l] = await Promise.all([runTool('etcdctl', m.endpoint, args, { stdin }), runInProcess(m.endpoint, args, { stdin })]);
       const cleanStderr = (s: string): string => s.split('\n').filter((x) => !x.startsWith('{"level"')).join('\n');
       expect.soft({ code: l.code, stdout: l.stdout, stderr: l.stderr }, `$ <ctl> ${args.join(' ')}`).toEqual({ code: e.code, stdout: e.stdout, stderr: cleanStderr(e.stderr) });
     }
@@ -140,6 +144,6 @@ describe('latchctl against etcd', () => {
     await t.run(['get', 'foo', '--rev=2'], { code: 1 });
     await t.run(['watch', '--rev=2', 'foo'], { code: 5 });
     await t.dialog(['watch', '--rev=3', '--prefix', 'foo', '-w', 'json'], [{ until: (out) => out.includes('"Events":[{'), what: 'the replayed events' }], { stop: true });
-    await t.run(['lock', 'mutex', '--', 'sh', '-c', 'echo "locked ${ETCD_LOCK_KEY%/*} at $ETCD_LOCK_REV"']);
+    await t.run(['lock', 'mutex', '--', 'sh', '-c', 'echo "locked ${ETCD_LOCK_KEY%/*} at $ETCD_LOCK_REV"'], { binary: true });
   });
 });

@@ -1,12 +1,18 @@
 /**
  * Transcripts of the key-value commands: the same scripts through etcdctl and latchctl (see transcript.ts), each
- * tool on its own fresh latchkey member, compared after masking IDs.
+ * tool on its own latchkey member (fresh for this file), compared after masking IDs.
  */
-import { describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { useMembers } from '../harness/vitest.js';
 import { Transcript } from './transcript.js';
 
-const members = useMembers();
+// One pair for the file: every step runs on both sides, so the two members stay in the same state from test to
+// test (the tests use their own keys; the first one reads the whole keyspace).
+const members = useMembers({ scope: 'file' });
+let t: Transcript;
+beforeAll(async () => {
+  t = await Transcript.start(members);
+});
 
 /** A txn script for stdin: compares, blank line, success ops, blank line, failure ops, blank line. */
 export function txnScript(compares: readonly string[], success: readonly string[], failure: readonly string[]): string {
@@ -15,7 +21,6 @@ export function txnScript(compares: readonly string[], success: readonly string[
 
 describe('latchctl transcripts: kv', () => {
   test('transcript kv - put, get with every etcdctl 3.4 flag, del, compaction; simple, json, fields and hex output', async () => {
-    const t = await Transcript.start(members);
     for (const [k, v] of [['foo', 'bar'], ['foo1', 'bar1'], ['foo2', 'bar2'], ['foo3', 'bar3'], ['zoo', 'a<b&c "q"']]) await t.run(['put', k!, v!]);
     await t.run(['get', 'foo']);
     await t.run(['get', 'foo', '--print-value-only']);
@@ -56,7 +61,6 @@ describe('latchctl transcripts: kv', () => {
   });
 
   test('transcript kv - argument and flag-value errors: etcdctl messages and exit codes', async () => {
-    const t = await Transcript.start(members);
     await t.run(['get'], { code: 128 });
     await t.run(['get', '--prefix', '--from-key', 'a'], { code: 128 });
     await t.run(['get', 'a', 'b', '--prefix'], { code: 128 });
@@ -77,11 +81,10 @@ describe('latchctl transcripts: kv', () => {
     await t.run(['del', 'a', 'b', 'c'], { code: 128 });
     await t.run(['compaction'], { code: 128 });
     await t.run(['compaction', 'abc'], { code: 1 });
-    await t.run(['compaction', '99'], { code: 1, note: 'future revision' });
+    await t.run(['compaction', '9999'], { code: 1, note: 'future revision' });
   });
 
   test('transcript txn - stdin scripts and txn -i prompts; simple, json and fields; malformed compares and requests', async () => {
-    const t = await Transcript.start(members);
     await t.run(['put', 't/a', '1']);
     await t.run(['put', 't/b', 'x']);
     await t.run(['txn'], { stdin: txnScript(['value("t/a") = "1"'], ['put t/a 2', 'get t/a'], ['put t/fail 1']) });
@@ -102,7 +105,6 @@ describe('latchctl transcripts: kv', () => {
   });
 
   test('transcript txn -i - the prompts are answered one section at a time, as typed', async () => {
-    const t = await Transcript.start(members);
     await t.run(['put', 'key', 'ccvvb']);
     const prompt = (p: string) => (out: string) => out.includes(`${p}\n`);
     const r = await t.dialog(['txn', '-i'], [

@@ -8,13 +8,17 @@ import { useMembers } from '../harness/vitest.js';
 import { countEvents } from './tools.js';
 import { Transcript } from './transcript.js';
 
+/** The lease tests share one pair (they look at their own leases only); each watch test starts a fresh one. */
+const shared = useMembers({ scope: 'file' });
 const members = useMembers();
+let leasePair: Promise<Transcript> | undefined;
+const leaseTranscript = (): Promise<Transcript> => (leasePair ??= Transcript.start(shared));
 
 const count = (text: string, re: RegExp): number => (text.match(re) ?? []).length;
 
 describe('latchctl transcripts: lease', () => {
   test('transcript lease - grant, attach, timetolive, list, keep-alive --once, revoke; simple, json and fields; errors', async () => {
-    const t = await Transcript.start(members);
+    const t = await leaseTranscript();
     await t.run(['lease', 'grant', '100']);
     await t.run(['lease', 'grant', '60', '-w', 'json']);
     await t.run(['lease', 'grant', '30', '-w', 'fields']);
@@ -46,9 +50,9 @@ describe('latchctl transcripts: lease', () => {
   });
 
   test('transcript lease keep-alive - a 2 s lease is refreshed every half second until stopped', async () => {
-    const t = await Transcript.start(members);
+    const t = await leaseTranscript();
     await t.run(['lease', 'grant', '2']);
-    const r = await t.dialog((tool) => ['lease', 'keep-alive', t.lease(tool, 0)], [{ until: (out) => count(out, /keepalived with TTL\(2\)\n/g) >= 3, what: 'three keep-alives' }], {
+    const r = await t.dialog((tool) => ['lease', 'keep-alive', t.lease(tool, t.leases[tool].length - 1)], [{ until: (out) => count(out, /keepalived with TTL\(2\)\n/g) >= 3, what: 'three keep-alives' }], {
       stop: true,
     });
     expect(count(r.latchctl.stdout, /^lease <lease-id> keepalived with TTL\(2\)$/gm)).toBeGreaterThanOrEqual(3);
@@ -72,7 +76,7 @@ describe('latchctl transcripts: watch', () => {
       [{ until: (out) => count(out, /^exec /gm) >= 3, what: 'three command runs' }],
       { stop: true },
     );
-    await t.run(['watch', '--rev=2', 'foo', '--', 'sh', '-c', 'exit 7'], { code: 1, note: 'the command fails' });
+    await t.run(['watch', '--rev=2', 'foo', '--', 'sh', '-c', 'exit 7'], { code: 1, note: 'the command fails', binary: true });
     await t.dialog(['watch', '--rev=2'], [events(3)], { stop: true, env: { ETCDCTL_WATCH_KEY: 'foo' }, note: 'key from ETCDCTL_WATCH_KEY' });
     await t.run(['watch'], { code: 128 });
     await t.run(['watch', 'foo', '--'], { code: 128 });

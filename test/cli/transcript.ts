@@ -26,7 +26,15 @@ import { expect } from 'vitest';
 import { cleanStderr, identify, maskRemainingTtl, maskServerOutput, type ServerIdentity, sortUnorderedLists } from '../harness/etcdctl.js';
 import type { Member, MemberKind } from '../harness/processes.js';
 import type { MemberSet } from '../harness/vitest.js';
-import { runTool, startTool, type Tool, type ToolProcess, type ToolResult } from './tools.js';
+import { runInProcess, runTool, startTool, type Tool, type ToolOptions, type ToolProcess, type ToolResult } from './tools.js';
+
+/**
+ * One-shot steps run latchctl in-process (`run()`, what the binary's main calls) unless TRANSCRIPT_BINARY=1,
+ * which spawns the binary for every step; dialogs (long-running and interactive commands) always spawn it.
+ */
+const inProcess = process.env['TRANSCRIPT_BINARY'] !== '1';
+const oneShot = (tool: Tool, endpoint: string, args: readonly string[], options: ToolOptions): Promise<ToolResult> =>
+  tool === 'latchctl' && inProcess ? runInProcess(endpoint, args, options) : runTool(tool, endpoint, args, options);
 
 export interface Outcome {
   code: number;
@@ -42,6 +50,8 @@ export interface StepOptions {
   /** A command line cobra rejects: compare the exit code and the first error line only (see the module doc). */
   flagError?: boolean;
   env?: Record<string, string>;
+  /** Spawn the latchctl binary for this step (a command that runs a child process writing to our stdout). */
+  binary?: boolean;
 }
 
 /** One step of an interactive dialog: wait until the output satisfies `until`, then write `send`. */
@@ -92,7 +102,9 @@ export class Transcript {
   async run(args: readonly string[] | ((tool: Tool) => readonly string[]), options: StepOptions = {}): Promise<Record<Tool, Outcome>> {
     const argsFor = (tool: Tool): readonly string[] => (typeof args === 'function' ? args(tool) : args);
     const [e, l] = await Promise.all(
-      (['etcdctl', 'latchctl'] as const).map((tool) => runTool(tool, this.endpoint(tool), argsFor(tool), { stdin: options.stdin, env: options.env })),
+      (['etcdctl', 'latchctl'] as const).map((tool) =>
+        (options.binary ? runTool : oneShot)(tool, this.endpoint(tool), argsFor(tool), { stdin: options.stdin, env: options.env }),
+      ),
     );
     return this.compare(argsFor('etcdctl'), { etcdctl: e!, latchctl: l! }, options);
   }
@@ -115,7 +127,7 @@ export class Transcript {
           if (s.until) await p.waitFor(s.until, `${tool}: ${s.what ?? 'output'}`);
           if (s.side) {
             const sideArgs = typeof s.side === 'function' ? s.side(tool) : s.side;
-            const r = await runTool(tool, this.endpoint(tool), sideArgs);
+            const r = await oneShot(tool, this.endpoint(tool), sideArgs, {});
             if (r.code !== 0) throw new Error(`${tool} ${sideArgs.join(' ')} failed: ${r.stderr}`);
           }
           if (s.send !== undefined) p.write(s.send);

@@ -92,6 +92,11 @@ export class Context {
     return this.printerValue;
   }
 
+  /** The command's standard input. */
+  get stdin(): NodeJS.ReadableStream {
+    return this.io.stdin ?? process.stdin;
+  }
+
   get format(): string {
     return this.flags.string('write-out');
   }

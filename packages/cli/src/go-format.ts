@@ -141,13 +141,25 @@ function fraction(v: bigint, prec: number): string {
   return frac === '' ? whole.toString() : `${whole}.${frac}`;
 }
 
-/** Rounds like Go's `%.Nf`: round half to even on the exact binary value. */
+/**
+ * `x` with `digits` decimals as Go's `%.Nf` prints it: correctly rounded from the exact binary value, ties to
+ * even (`%.0f` of 20.5 is "20", `%.1f` of 2.25 is "2.2"); JavaScript's toFixed rounds such ties up.
+ */
 export function goFixed(x: number, digits: number): string {
-  const s = x.toFixed(digits);
-  if (digits !== 0) return s;
-  const floor = Math.floor(x);
-  if (x - floor === 0.5) return String(floor % 2 === 0 ? floor : floor + 1);
-  return s;
+  if (!Number.isFinite(x)) return String(x);
+  const neg = x < 0;
+  const a = Math.abs(x);
+  const exact = a.toFixed(Math.min(100, digits + 60));
+  const [, frac = ''] = exact.split('.');
+  const tail = frac.slice(digits);
+  let out: string;
+  if (/^50*$/.test(tail)) {
+    // An exact tie: keep the truncated value when its last digit is even, else round up (as toFixed does).
+    const truncated = digits === 0 ? exact.split('.')[0]! : exact.slice(0, exact.indexOf('.') + 1 + digits);
+    const last = Number(truncated[truncated.length - 1]);
+    out = last % 2 === 0 ? truncated : a.toFixed(digits);
+  } else out = a.toFixed(digits);
+  return neg && Number(out) !== 0 ? `-${out}` : out;
 }
 
 /**

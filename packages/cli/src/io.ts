@@ -1,6 +1,7 @@
 /**
- * Process I/O for commands: stdout/stderr writers that a test can replace, a line reader over stdin with Go's
- * `bufio.Reader.ReadString('\n')` contract, and an exit that waits until everything written has been flushed.
+ * Process I/O for commands: stdin, stdout and stderr behind an interface that a test (or an embedding program)
+ * can replace, a line reader over stdin with Go's `bufio.Reader.ReadString('\n')` contract, and an exit that
+ * waits until everything written has been flushed.
  */
 
 export interface Output {
@@ -8,11 +9,21 @@ export interface Output {
   out(text: string | Uint8Array): void;
   /** Writes to stderr. */
   err(text: string): void;
+  /** Where commands read their input (`put` values, `txn` and `watch -i` scripts). Default: process.stdin. */
+  stdin?: NodeJS.ReadableStream;
+  /** Whether stdout is a terminal (the progress bar draws a bar only then). */
+  isTTY?: boolean;
 }
 
 export const processOutput: Output = {
   out: (text) => void process.stdout.write(text),
   err: (text) => void process.stderr.write(text),
+  get stdin() {
+    return process.stdin;
+  },
+  get isTTY() {
+    return process.stdout.isTTY === true;
+  },
 };
 
 /** Resolves once stdout and stderr have handed everything written so far to the OS. */
@@ -86,9 +97,9 @@ export class LineReader {
   }
 }
 
-/** All of stdin as bytes (for `put <key>` with the value on stdin, as `ioutil.ReadAll`). */
-export async function readAllStdin(): Promise<Buffer> {
+/** All of a stream as bytes (for `put <key>` with the value on stdin, as `ioutil.ReadAll`). */
+export async function readAll(stream: NodeJS.ReadableStream = process.stdin): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
   return Buffer.concat(chunks);
 }

@@ -56,8 +56,7 @@ const perf: CommandSpec = {
     const duration = Number(ctx.flags.int('duration'));
     if (duration <= 0) throw new CliError(ExitCode.BadArgs, `--duration must be positive (got ${duration})`);
     const prefix = ctx.flags.string('prefix');
-    const clients = Array.from({ length: model.clients }, () => ctx.client());
-    const first = clients[0]!;
+    const first = ctx.client();
 
     const pfx = bytes(prefix);
     const existing = await first
@@ -69,6 +68,8 @@ const perf: CommandSpec = {
       throw new CliError(ExitCode.InvalidInput, `prefix ${JSON.stringify(prefix)} has keys. Delete with etcdctl del --prefix ${prefix} first`);
     }
 
+    // One connection per simulated client, as etcdctl has (the first one did the check above).
+    const clients = [first, ...Array.from({ length: model.clients - 1 }, () => ctx.client())];
     const bar = new ProgressBar(ctx, duration);
     bar.start();
     const stats = await runLoad(clients, pfx, model, duration);
@@ -217,7 +218,7 @@ class ProgressBar {
     const remaining = this.current >= this.total ? 0 : Math.max(0, Math.round(this.total - elapsed));
     const eta = `${String(Math.floor(remaining / 60)).padStart(2, '0')}m${String(remaining % 60).padStart(2, '0')}s`;
     let bar = ' ';
-    if (process.stdout.isTTY) {
+    if (this.ctx.io.isTTY) {
       const cells = Math.max(10, Math.min(60, (process.stdout.columns ?? 80) - counter.length - 20));
       const done = Math.floor((cells * this.current) / this.total);
       bar = ` B${'o'.repeat(Math.max(0, done - 1))}${done > 0 ? (done >= cells ? 'o' : 'm') : ''}${' '.repeat(cells - done)}! `;

@@ -16,7 +16,7 @@ import type { CommandSpec } from '../command.js';
 import type { Context } from '../context.js';
 import { CliError, ExitCode } from '../errors.js';
 import { type FlagSet, type FlagSpec, parseGoInt } from '../flags.js';
-import { readAllStdin } from '../io.js';
+import { readAll } from '../io.js';
 import { SimplePrinter } from '../printers/index.js';
 import { bytes, prefixRangeEnd, unary } from './common.js';
 
@@ -107,7 +107,7 @@ export function rangeRequestFromArgs(flags: FlagSet, args: readonly string[]): I
 }
 
 /** The Put request of `put` (etcdctl's getPutOp); the value may come from stdin. */
-export async function putRequestFromArgs(flags: FlagSet, args: readonly string[], stdin: () => Promise<Uint8Array> = readAllStdin): Promise<Init<PutRequest>> {
+export async function putRequestFromArgs(flags: FlagSet, args: readonly string[], stdin: () => Promise<Uint8Array>): Promise<Init<PutRequest>> {
   const usage = 'put command needs 1 argument and input from stdin or 2 arguments';
   if (args.length === 0) throw new CliError(ExitCode.BadArgs, usage);
   const ignoreValue = flags.bool('ignore-value');
@@ -195,7 +195,7 @@ If <value> isn't given as a command line argument and '--ignore-value' is not sp
 this command reads the value from standard input.`,
   flags: PUT_FLAGS,
   async run(ctx) {
-    const req = await putRequestFromArgs(ctx.flags, ctx.args);
+    const req = await putRequestFromArgs(ctx.flags, ctx.args, () => readAll(ctx.stdin));
     const resp = await unary(ctx, ctx.client(), KVService.Put, req);
     ctx.printer.put(resp);
   },

@@ -56,7 +56,7 @@ async function lockUntilSignal(ctx: Context, name: string, command: string[]): P
   }
   ctx.cleanups.push(() => hold.release());
   if (command.length > 0) {
-    const env = { ...process.env, ETCD_LOCK_KEY: hold.key, ETCD_LOCK_REV: hold.fencingToken.toString() };
+    const env = { ...ctx.env, ETCD_LOCK_KEY: hold.key, ETCD_LOCK_REV: hold.fencingToken.toString() };
     // A signal now is for the command (it shares our terminal); etcdctl waits for it to finish, so do we.
     try {
       await runCommand(command, env);

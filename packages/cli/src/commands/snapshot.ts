@@ -4,8 +4,10 @@
  *  - save: streams Maintenance.Snapshot from the single `--endpoints` member into `<file>.part`, checks that the
  *    size leaves room for etcd's trailing SHA-256 (size % 512 == 32), fsyncs, renames to `<file>`; failures are
  *    exit 5. No deadline unless `--command-timeout` is given.
- *  - status / restore: read the snapshot file with the server package's snapshot module
- *    (`@latchkey/server/snap`), loaded only when these commands run.
+ *  - status: etcdctl's hash (CRC-32C over the buckets), revision, key count and size of a snapshot file —
+ *    latchkey's or etcd's — read with the server package's bbolt reader (`@latchkey/server/snap`);
+ *  - restore: a new latchkey data directory from a snapshot file (etcdctl's flags; the WAL lives inside the
+ *    data directory, so `--wal-dir` is not supported). Like etcdctl, it prints nothing on success.
  */
 import fs from 'node:fs';
 import { snapshot } from '@latchkey/client';
@@ -59,17 +61,26 @@ const save: CommandSpec = {
   },
 };
 
-/** The server's snapshot module, or a CliError saying why it cannot be used. */
-async function snapModule(): Promise<{
-  snapshotStatus(path: string): Promise<{ hash: number; revision: bigint; totalKey: number; totalSize: number }>;
-  restoreSnapshot(options: Record<string, unknown>): Promise<unknown>;
-}> {
-  const specifier = '@latchkey/server/snap';
+/**
+ * The server package's snapshot module (bbolt files in etcd's layout), loaded on demand: only `snapshot status`
+ * and `snapshot restore` need it and its storage engine.
+ */
+async function snapModule(): Promise<typeof import('@latchkey/server/snap')> {
   try {
-    return (await import(specifier)) as Awaited<ReturnType<typeof snapModule>>;
+    return await import('@latchkey/server/snap');
   } catch (err) {
-    throw new CliError(ExitCode.Error, `snapshot files cannot be read: ${specifier} is not available (${describeError(err)})`);
+    throw new CliError(ExitCode.Error, `snapshot files cannot be read: @latchkey/server/snap is not available (${describeError(err)})`);
   }
+}
+
+/**
+ * A snapshot module error in etcdctl's words: bbolt's `invalid database` for a file that is not one, and
+ * restore's configuration errors without the module's prefix (`couldn't find local name …`, `data-dir … exists`).
+ */
+function snapshotErrorText(err: unknown): string {
+  const name = (err as { name?: string }).name;
+  if (name === 'NotBoltFileError') return 'invalid database';
+  return describeError(err).replace(/^snapshot restore: /, '');
 }
 
 const status: CommandSpec = {
@@ -92,7 +103,7 @@ The items in the lists are hash, revision, total keys, total size.`,
     try {
       s = await snap.snapshotStatus(path);
     } catch (err) {
-      throw new CliError(ExitCode.Error, describeError(err));
+      throw new CliError(ExitCode.Error, snapshotErrorText(err));
     }
     printer.dbStatus(s);
   },
@@ -115,21 +126,22 @@ const restore: CommandSpec = {
     if (ctx.args.length !== 1) throw new CliError(ExitCode.BadArgs, 'snapshot restore requires exactly one argument');
     const name = ctx.flags.string('name');
     const dataDir = ctx.flags.string('data-dir') || `${name}.etcd`;
-    const walDir = ctx.flags.string('wal-dir') || `${dataDir}/member/wal`;
+    if (ctx.flags.isChanged('wal-dir') && ctx.flags.string('wal-dir') !== `${dataDir}/member/wal`) {
+      throw new CliError(ExitCode.BadArgs, 'latchkey keeps its WAL inside the data directory: --wal-dir is not supported');
+    }
     const snap = await snapModule();
     try {
       await snap.restoreSnapshot({
         snapshotPath: ctx.args[0]!,
+        dataDir,
         name,
-        outputDataDir: dataDir,
-        outputWalDir: walDir,
-        peerURLs: ctx.flags.string('initial-advertise-peer-urls').split(','),
         initialCluster: ctx.flags.string('initial-cluster'),
         initialClusterToken: ctx.flags.string('initial-cluster-token'),
+        initialAdvertisePeerUrls: ctx.flags.string('initial-advertise-peer-urls').split(','),
         skipHashCheck: ctx.flags.bool('skip-hash-check'),
       });
     } catch (err) {
-      throw new CliError(ExitCode.Error, describeError(err));
+      throw new CliError(ExitCode.Error, snapshotErrorText(err));
     }
   },
 };

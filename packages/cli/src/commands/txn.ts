@@ -35,7 +35,7 @@ export const txnCommand: CommandSpec = {
     if (ctx.args.length !== 0) throw new CliError(ExitCode.BadArgs, 'txn command does not accept argument');
     const interactive = ctx.flags.bool('interactive');
     const client = ctx.client();
-    const reader = new LineReader();
+    const reader = new LineReader(ctx.stdin);
     try {
       const prompt = (s: string): void => {
         if (interactive) ctx.io.out(`${s}\n`);

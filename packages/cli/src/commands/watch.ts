@@ -159,7 +159,7 @@ function responsePrinter(ctx: Context, spec: WatchSpec): (r: WatchResponse) => P
     for (const ev of r.events) {
       const kv = ev.kv!;
       const env = {
-        ...process.env,
+        ...ctx.env,
         ETCD_WATCH_REVISION: String(r.header?.revision ?? 0n),
         ETCD_WATCH_EVENT_TYPE: goQuote(ev.type === Event_EventType.DELETE ? 'DELETE' : 'PUT'),
         ETCD_WATCH_KEY: goQuote(kv.key),
@@ -216,7 +216,7 @@ async function interactive(ctx: Context, envKey: string, envRange: string): Prom
   const client = ctx.client();
   const session = new WatchSession(client, ctx.flags.durationMs('dial-timeout'));
   ctx.cleanups.push(() => session.close());
-  const reader = new LineReader();
+  const reader = new LineReader(ctx.stdin);
   ctx.cleanups.push(() => reader.close());
   // A watcher's handler failing (its command failed) ends the whole command, as etcdctl's os.Exit does.
   let failure: unknown;

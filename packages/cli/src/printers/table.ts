@@ -85,8 +85,8 @@ export function renderTable(header: readonly string[], rows: readonly (readonly 
   const cols = header.length;
   const colWidth = new Array<number>(cols).fill(0);
   const cellLines = (text: string, col: number): string[] => {
-    const lines = wrapCell(text);
-    for (const l of lines) colWidth[col] = Math.max(colWidth[col]!, width(l));
+    const { lines, cellWidth } = wrapCell(text);
+    colWidth[col] = Math.max(colWidth[col]!, cellWidth);
     return lines;
   };
   const headerLines = header.map((h, i) => cellLines(h, i));
@@ -139,18 +139,25 @@ function center(s: string, w: number): string {
   return ' '.repeat(left) + s + ' '.repeat(gap - left);
 }
 
-/** A cell's lines: newline-separated paragraphs, each wrapped at 30 columns (words never split). */
-function wrapCell(text: string): string[] {
+/**
+ * A cell's lines and the width it claims: newline-separated paragraphs, each wrapped at 30 columns (words never
+ * split). A wrapped cell claims the full 30 columns (or its longest word), as tablewriter's parseDimension does.
+ */
+function wrapCell(text: string): { lines: string[]; cellWidth: number } {
   const paragraphs = text.split('\n');
   let max = 0;
   for (const p of paragraphs) max = Math.max(max, width(p));
   const limit = Math.min(max, MAX_CELL_WIDTH);
-  const out: string[] = [];
+  let cellWidth = limit;
+  const lines: string[] = [];
   paragraphs.forEach((p, i) => {
-    if (i > 0) out.push(' ');
-    out.push(...wrapString(p, limit));
+    if (i > 0) lines.push(' ');
+    for (const l of wrapString(p, limit)) {
+      cellWidth = Math.max(cellWidth, width(l));
+      lines.push(l);
+    }
   });
-  return out;
+  return { lines, cellWidth };
 }
 
 /** tablewriter's WrapString: words (split on spaces) broken into lines of minimal raggedness. */
