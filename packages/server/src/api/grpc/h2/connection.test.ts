@@ -25,7 +25,7 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((h) => h.stop()));
 });
 
-async function serve(onStream: (s: H2Stream) => void): Promise<Harness> {
+async function serve(onStream: (s: H2Stream) => void, maxQueued?: number): Promise<Harness> {
   const closes: boolean[] = [];
   const errors: Error[] = [];
   const connections: H2Connection[] = [];
@@ -52,6 +52,7 @@ async function serve(onStream: (s: H2Stream) => void): Promise<Harness> {
             };
           },
           (e) => errors.push(e),
+          maxQueued,
         ),
       );
     };
@@ -191,6 +192,22 @@ describe('h2 engine - against Node http2 as the client', () => {
     const r = await request(client, {}, Buffer.from('after settings'));
     expect(r.body.toString()).toBe('after settings');
     client.close();
+  });
+
+  it('closes a connection whose client never reads once too much output is queued', async () => {
+    const h = await serve(echo, 1 << 20);
+    // A zero stream window: nothing can be sent, so every response byte stays queued.
+    const client = http2.connect(h.url, { settings: { initialWindowSize: 0 } });
+    const closed = new Promise<void>((r) => client.once('close', () => r()));
+    client.on('error', () => undefined);
+    for (let i = 0; i < 4; i++) {
+      const req = client.request({ ':method': 'POST', ':path': '/echo', 'x-extra': String(400_000) });
+      req.on('error', () => undefined);
+      req.end(Buffer.from('x'));
+    }
+    await closed;
+    expect(h.errors.map((e) => e.message.split(' ')[0])).toEqual(['h2:']);
+    expect(h.errors[0]!.message).toMatch(/queued for a client that does not read/);
   });
 
   it('ends the connection with GOAWAY on a protocol violation', async () => {

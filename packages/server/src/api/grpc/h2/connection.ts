@@ -152,6 +152,7 @@ export class H2Stream {
     if (this.localEnded || this.closed || chunk.length === 0) return;
     this.data.push(chunk);
     this.dataBytes += chunk.length;
+    this.conn.queued(chunk.length);
     this.conn.dirty(this);
   }
 
@@ -205,12 +206,14 @@ export class H2Connection {
   private flushScheduled = false;
   private closed = false;
   private goaway = false;
+  private queuedData = 0;
 
   constructor(
     private readonly socket: Duplex,
     head: Buffer,
     private readonly onStream: (stream: H2Stream) => void,
     private readonly onError: (err: Error) => void = () => undefined,
+    private readonly maxQueued = MAX_QUEUED,
   ) {
     // Our preface: SETTINGS (then the connection window raised with a WINDOW_UPDATE).
     const settings = Buffer.alloc(12);
@@ -481,6 +484,18 @@ export class H2Connection {
 
   // ------------------------------------------------------------------------------------------- output
 
+  /**
+   * @internal Response data accepted and not yet framed (waiting for the client's flow-control window). A client
+   * that keeps asking without reading would make it grow without bound: past `maxQueued` the connection is closed
+   * (as Node's `maxSessionMemory` would), which frees it.
+   */
+  queued(bytes: number): void {
+    this.queuedData += bytes;
+    if (this.queuedData > this.maxQueued && !this.closed) {
+      queueMicrotask(() => this.fail(new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, `h2: ${this.queuedData} response bytes queued for a client that does not read`)));
+    }
+  }
+
   /** @internal A stream has output to frame. */
   dirty(s: H2Stream): void {
     this.dirtyStreams.add(s);
@@ -560,6 +575,7 @@ export class H2Connection {
         }
       }
       s.dataBytes -= take;
+      this.queuedData -= take;
       this.sendWindow -= take;
       s.sendWindow -= take;
       out.push(frameHeader(take, FRAME.DATA, 0, s.id), ...parts);
@@ -614,6 +630,7 @@ export class H2Connection {
     s.closed = true;
     this.streams.delete(s.id);
     this.dirtyStreams.delete(s);
+    this.queuedData -= s.dataBytes;
     s.data.length = 0;
     s.dataBytes = 0;
     s.listener?.onClose(reset);
@@ -642,6 +659,9 @@ export class H2Connection {
     for (const s of [...this.streams.values()]) this.closeStream(s, true);
   }
 }
+
+/** Response bytes a connection may hold for a client that does not read before it is closed. */
+const MAX_QUEUED = 256 * 1024 * 1024;
 
 /** A stream's writer is told to go on once its queue is below this. */
 const DRAIN_BELOW = 512 * 1024;
