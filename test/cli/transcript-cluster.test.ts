@@ -92,6 +92,45 @@ describe('latchctl transcripts: cluster and maintenance', () => {
   });
 });
 
+describe('latchctl transcripts: authentication', () => {
+  test('transcript auth - users, roles and permissions, auth enable/disable, --user/--password and the password prompt, denied requests', async () => {
+    const t = await Transcript.start(members);
+    await t.run(['user', 'add', 'root:rootpw']);
+    await t.run(['user', 'add', 'alice', '--new-user-password=apw', '-w', 'json']);
+    await t.run(['user', 'add', 'carol'], { stdin: 'cpw\ncpw\n', note: 'password typed twice after the prompts' });
+    await t.run(['user', 'add', 'dave'], { stdin: 'one\ntwo\n', code: 128, note: 'the confirmation differs' });
+    await t.run(['user', 'add', 'erin', '--interactive=false'], { stdin: 'epw\n' });
+    await t.run(['role', 'add', 'reader']);
+    await t.run(['role', 'add', 'reader'], { code: 1 });
+    await t.run(['role', 'grant-permission', 'reader', 'readwrite', 'a/', '--prefix']);
+    await t.run(['role', 'grant-permission', 'reader', 'read', 'b', 'c']);
+    await t.run(['role', 'grant-permission', 'reader', 'write', 'k', '--from-key']);
+    await t.run(['role', 'grant-permission', 'reader', 'sideways', 'k'], { code: 128 });
+    await t.run(['role', 'grant-permission', 'reader', 'read', 'k', 'z', '--prefix'], { code: 128 });
+    for (const w of ['simple', 'json', 'fields']) await t.run(['role', 'get', 'reader', '-w', w]);
+    await t.run(['role', 'list', '-w', 'fields']);
+    await t.run(['user', 'grant-role', 'alice', 'reader']);
+    await t.run(['user', 'grant-role', 'alice', 'nosuch'], { code: 1 });
+    await t.run(['user', 'get', 'alice', '--detail']);
+    await t.run(['user', 'get', 'alice', '-w', 'fields'], { code: 4 });
+    await t.run(['user', 'list', '-w', 'json']);
+    await t.run(['role', 'revoke-permission', 'reader', 'b', 'c']);
+    await t.run(['user', 'passwd', 'carol', '--interactive=false'], { stdin: 'newpw\n' });
+    await t.run(['auth', 'enable']);
+    await t.run(['get', 'a/1'], { code: 1, note: 'no credentials' });
+    await t.run(['--user', 'root:rootpw', 'put', 'a/1', 'x']);
+    await t.run(['--user', 'alice', '--password', 'apw', 'get', 'a/1']);
+    await t.run(['--user', 'alice', 'get', 'a/1', '-w', 'json'], { stdin: 'apw\n', note: 'password prompt' });
+    await t.run(['--user', 'alice:apw', 'put', 'b', 'x'], { code: 1, note: 'permission denied' });
+    await t.run(['--user', 'alice:wrong', 'get', 'a/1'], { code: 2, note: 'bad password' });
+    await t.run(['--user', 'carol:newpw', 'get', 'a/1'], { code: 1, note: 'carol has no role' });
+    await t.run(['--user', 'alice:apw', 'endpoint', 'health']);
+    await t.run(['auth', 'disable'], { code: 1 });
+    await t.run(['--user', 'root:rootpw', 'auth', 'disable']);
+    await t.run(['--user', 'root:rootpw', 'get', 'a/1'], { note: 'credentials ignored once authentication is off' });
+  });
+});
+
 describe('latchctl and etcdctl against the same member', () => {
   test('same member - read-only commands print byte-identical output through both tools, protobuf included', async () => {
     const m = await members.start({ kind: 'latchkey' });

@@ -179,7 +179,9 @@ export class Transcript {
         .replace(/^(etcdctl|latchctl) version: .*$/m, '<ctl> version: <version>')
         .replace(/for "(etcdctl|latchctl)"/g, 'for "<ctl>"')
         .replace(/^"Took" : .*$/gm, '"Took" : <duration>');
-    return { code: r.code, stdout: normaliseTables(m(r.stdout)), stderr: m(cleanStderr(r.stderr)) };
+    // etcdctl's password prompt runs stty, which complains when stdin is not a terminal: its noise, not output.
+    const stderr = cleanStderr(r.stderr).replace(/^stty: .*\n/gm, '');
+    return { code: r.code, stdout: normaliseTables(m(r.stdout)), stderr: m(stderr) };
   }
 
   /** Lease IDs from `lease grant` output (`lease <hex> granted with TTL(…)`, or the JSON or fields form). */

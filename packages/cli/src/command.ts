@@ -126,7 +126,8 @@ export function helpText(path: readonly CommandSpec[], binary: string, version: 
     lines.push('COMMANDS:');
     const rows: [string, string][] = [];
     const walk = (c: CommandSpec, prefix: string): void => {
-      for (const s of c.subcommands ?? []) {
+      // Listed in name order, as cobra sorts them.
+      for (const s of [...(c.subcommands ?? [])].sort((a, b) => a.name.localeCompare(b.name))) {
         const name = `${prefix}${s.name}`;
         if (s.run) rows.push([name, s.short]);
         walk(s, `${name} `);

@@ -8,10 +8,11 @@
  * and the flag it stands for may not both be given, and an unusable environment value is ignored.
  */
 import fs from 'node:fs';
-import { Client, type ClientOptions } from '@latchkey/client';
-import { CliError, ExitCode } from './errors.js';
+import { Client, type ClientOptions, LatchkeyError } from '@latchkey/client';
+import { AuthService } from '@latchkey/proto';
+import { CliError, describeError, ExitCode } from './errors.js';
 import { type FlagSet, type FlagSpec, flagToEnv } from './flags.js';
-import type { Output } from './io.js';
+import { LineReader, type Output } from './io.js';
 import { newPrinter, type Printer } from './printers/index.js';
 
 export const GLOBAL_FLAGS: FlagSpec[] = [
@@ -68,7 +69,8 @@ export function goOpenError(path: string, err: unknown): string {
 export class Context {
   private printerValue: Printer | undefined;
   private readonly clients: Client[] = [];
-  private passwordValue: string | undefined;
+  private authValue: Promise<{ username: string; password: string } | undefined> | undefined;
+  private linesValue: LineReader | undefined;
   /** Cleanup to run when the command ends (in reverse order), e.g. releasing a lock. */
   readonly cleanups: Array<() => Promise<void> | void> = [];
 
@@ -97,6 +99,12 @@ export class Context {
     return this.io.stdin ?? process.stdin;
   }
 
+  /** The one line reader over stdin (a password prompt, then a txn script or a value, share it). */
+  get lines(): LineReader {
+    this.linesValue ??= new LineReader(this.stdin);
+    return this.linesValue;
+  }
+
   get format(): string {
     return this.flags.string('write-out');
   }
@@ -109,16 +117,22 @@ export class Context {
     return this.flags.strings('endpoints').map((e) => e.trim());
   }
 
-  /** A client for the `--endpoints` (or for `endpoints` when given). The printer is validated first. */
-  client(endpoints?: readonly string[]): Client {
+  /**
+   * A client for the `--endpoints` (or for `endpoints` when given). The printer is validated first (an unknown
+   * `-w` fails before any RPC, as in etcdctl); with `--user`, the credentials are settled first (see `auth`).
+   */
+  async client(endpoints?: readonly string[]): Promise<Client> {
     void this.printer;
-    const c = new Client(this.clientOptions(endpoints ?? this.endpoints));
+    const auth = await this.auth();
+    const options = this.clientOptions(endpoints ?? this.endpoints);
+    if (auth) options.auth = auth;
+    const c = new Client(options);
     this.clients.push(c);
     return c;
   }
 
-  /** Client options from the global flags: endpoints, dial timeout, TLS files, credentials. */
-  clientOptions(endpoints: readonly string[], withAuth = true): ClientOptions {
+  /** Client options from the global flags: endpoints, dial timeout, TLS files (credentials: see `auth`). */
+  clientOptions(endpoints: readonly string[]): ClientOptions {
     const options: ClientOptions = {
       endpoints: endpoints.length > 0 ? endpoints : ['127.0.0.1:2379'],
       dialTimeoutMs: Math.max(1, this.flags.durationMs('dial-timeout')),
@@ -141,34 +155,41 @@ export class Context {
       useTls = true;
     }
     if (useTls) options.tls = tls;
-    if (withAuth) {
-      const auth = this.auth();
-      if (auth) options.auth = auth;
-    }
     return options;
   }
 
-  /** `--user name:password`, or `--user name --password pw`; none when --user is empty. */
-  private auth(): { username: string; password: string } | undefined {
-    const user = this.flags.string('user');
-    if (user === '') return undefined;
-    const password = this.flags.string('password');
-    if (password !== '') return { username: user, password };
-    const i = user.indexOf(':');
-    if (i >= 0) return { username: user.slice(0, i), password: user.slice(i + 1) };
-    if (this.passwordValue === undefined) throw new CliError(ExitCode.Error, 'password required: give --user=name:password or --password (no terminal prompt was possible)');
-    return { username: user, password: this.passwordValue };
-  }
-
-  /** Supplies the password asked for on the terminal (main does the prompting before the command runs). */
-  setPromptedPassword(password: string): void {
-    this.passwordValue = password;
-  }
-
-  /** True when `--user` has no password and one must be asked for. */
-  needsPasswordPrompt(): boolean {
-    const user = this.flags.string('user');
-    return user !== '' && this.flags.string('password') === '' && !user.includes(':');
+  /**
+   * The credentials of `--user name[:password]` / `--password`, settled once per command as clientv3 does when it
+   * connects: a missing password is asked for (`Password: ` on stdout, the answer read from stdin, not echoed on
+   * a terminal); the name and password are then checked with one Authenticate call. A server without
+   * authentication enabled is used without credentials (clientv3 ignores "authentication is not enabled");
+   * rejected credentials end the command (exit 2, like a failed connection in etcdctl).
+   */
+  auth(): Promise<{ username: string; password: string } | undefined> {
+    this.authValue ??= (async () => {
+      const user = this.flags.string('user');
+      if (user === '') return undefined;
+      let username = user;
+      let password = this.flags.string('password');
+      if (password === '') {
+        const i = user.indexOf(':');
+        if (i >= 0) {
+          username = user.slice(0, i);
+          password = user.slice(i + 1);
+        } else password = await askPassword(this.io, this.stdin, this.lines);
+      }
+      const probe = new Client(this.clientOptions(this.endpoints));
+      try {
+        await probe.call(AuthService.Authenticate, { name: username, password }, { timeoutMs: this.commandTimeoutMs, idempotent: true });
+      } catch (err) {
+        if (err instanceof LatchkeyError && err.etcdError === 'AuthNotEnabled') return undefined;
+        throw new CliError(ExitCode.BadConnection, describeError(err));
+      } finally {
+        probe.close();
+      }
+      return { username, password };
+    })();
+    return this.authValue;
   }
 
   /** Closes every client and runs the cleanups. */
@@ -181,5 +202,40 @@ export class Context {
       }
     }
     for (const c of this.clients) c.close();
+    this.linesValue?.close();
   }
+}
+
+/** speakeasy's prompt as etcdctl uses it: `Password: ` on stdout, a line from stdin (no echo on a terminal), a newline. */
+async function askPassword(io: Output, stdin: NodeJS.ReadableStream, lines: LineReader): Promise<string> {
+  io.out('Password: ');
+  const tty = stdin as NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (raw: boolean) => void };
+  if (tty.isTTY && tty.setRawMode) {
+    tty.setRawMode(true);
+    try {
+      return await new Promise<string>((resolve) => {
+        let typed = '';
+        const onData = (chunk: Buffer | string): void => {
+          for (const ch of chunk.toString()) {
+            if (ch === '\r' || ch === '\n' || ch === '\u0004') {
+              stdin.off('data', onData);
+              stdin.pause();
+              resolve(typed);
+              return;
+            }
+            if (ch === '\u0003') process.exit(130);
+            typed = ch === '\u007f' ? typed.slice(0, -1) : typed + ch;
+          }
+        };
+        stdin.on('data', onData);
+        stdin.resume();
+      });
+    } finally {
+      tty.setRawMode(false);
+      io.out('\n');
+    }
+  }
+  const line = await lines.next();
+  io.out('\n');
+  return line.text.replace(/\r?\n$/, '');
 }

@@ -39,10 +39,12 @@ export type ReadLine = { text: string; eof: false } | { text: string; eof: true 
 
 /**
  * Reads stdin line by line as it arrives (interactive prompts need each line before the next is typed).
- * `next()` resolves with a line including its `\n`, or with `eof: true` and the unterminated rest.
+ * `next()` resolves with a line including its `\n`, or with `eof: true` and the unterminated rest; `rest()`
+ * with every byte not yet returned. Bytes are buffered raw, so a command may read a password line and then a
+ * binary value from the same stdin. One reader per stream: it takes every byte the stream delivers.
  */
 export class LineReader {
-  private buffer = '';
+  private buffer: Buffer = Buffer.alloc(0);
   private ended = false;
   private waiter: (() => void) | undefined;
   private started = false;
@@ -50,11 +52,13 @@ export class LineReader {
   constructor(private readonly stream: NodeJS.ReadableStream = process.stdin) {}
 
   private start(): void {
-    if (this.started) return;
+    if (this.started) {
+      this.stream.resume();
+      return;
+    }
     this.started = true;
-    this.stream.setEncoding('utf8');
-    this.stream.on('data', (chunk: string) => {
-      this.buffer += chunk;
+    this.stream.on('data', (chunk: Buffer | string) => {
+      this.buffer = Buffer.concat([this.buffer, typeof chunk === 'string' ? Buffer.from(chunk) : chunk]);
       this.poke();
     });
     this.stream.on('end', () => {
@@ -76,30 +80,32 @@ export class LineReader {
   async next(): Promise<ReadLine> {
     this.start();
     for (;;) {
-      const nl = this.buffer.indexOf('\n');
+      const nl = this.buffer.indexOf(0x0a);
       if (nl >= 0) {
-        const text = this.buffer.slice(0, nl + 1);
-        this.buffer = this.buffer.slice(nl + 1);
+        const text = this.buffer.subarray(0, nl + 1).toString('utf8');
+        this.buffer = this.buffer.subarray(nl + 1);
         return { text, eof: false };
       }
       if (this.ended) {
-        const text = this.buffer;
-        this.buffer = '';
+        const text = this.buffer.toString('utf8');
+        this.buffer = Buffer.alloc(0);
         return { text, eof: true };
       }
       await new Promise<void>((resolve) => (this.waiter = resolve));
     }
   }
 
+  /** Everything not returned yet, up to the end of the stream. */
+  async rest(): Promise<Buffer> {
+    this.start();
+    while (!this.ended) await new Promise<void>((resolve) => (this.waiter = resolve));
+    const all = this.buffer;
+    this.buffer = Buffer.alloc(0);
+    return all;
+  }
+
   /** Stops reading (so an idle stdin does not keep the process alive). */
   close(): void {
     if (this.started) this.stream.pause();
   }
-}
-
-/** All of a stream as bytes (for `put <key>` with the value on stdin, as `ioutil.ReadAll`). */
-export async function readAll(stream: NodeJS.ReadableStream = process.stdin): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
-  return Buffer.concat(chunks);
 }

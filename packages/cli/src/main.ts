@@ -5,6 +5,7 @@
  */
 import { commandName, type CommandSpec, findCommand, firstCommandWord, flagsOf, helpText, inheritedFlags } from './command.js';
 import { alarmCommand, defragCommand } from './commands/maintenance.js';
+import { authCommand, roleCommand, userCommand } from './commands/auth.js';
 import { checkCommand } from './commands/check.js';
 import { compactionCommand, delCommand, getCommand, putCommand } from './commands/kv.js';
 import { electCommand } from './commands/elect.js';
@@ -45,6 +46,9 @@ export const rootCommand: CommandSpec = {
     snapshotCommand,
     lockCommand,
     electCommand,
+    authCommand,
+    userCommand,
+    roleCommand,
     checkCommand,
   ],
 };

@@ -56,7 +56,7 @@ const perf: CommandSpec = {
     const duration = Number(ctx.flags.int('duration'));
     if (duration <= 0) throw new CliError(ExitCode.BadArgs, `--duration must be positive (got ${duration})`);
     const prefix = ctx.flags.string('prefix');
-    const first = ctx.client();
+    const first = await ctx.client();
 
     const pfx = bytes(prefix);
     const existing = await first
@@ -69,7 +69,7 @@ const perf: CommandSpec = {
     }
 
     // One connection per simulated client, as etcdctl has (the first one did the check above).
-    const clients = [first, ...Array.from({ length: model.clients - 1 }, () => ctx.client())];
+    const clients = [first, ...(await Promise.all(Array.from({ length: model.clients - 1 }, () => ctx.client())))];
     const bar = new ProgressBar(ctx, duration);
     bar.start();
     const stats = await runLoad(clients, pfx, model, duration);
@@ -91,7 +91,7 @@ const perf: CommandSpec = {
     if (ctx.flags.bool('auto-defrag')) {
       for (const ep of ctx.endpoints) {
         ctx.io.out(`Defragmenting ${JSON.stringify(ep)}\n`);
-        await ctx.client([ep]).call(MaintenanceService.Defragment, {}, { timeoutMs: 30_000, idempotent: true }).catch((err: unknown) => {
+        await (await ctx.client([ep])).call(MaintenanceService.Defragment, {}, { timeoutMs: 30_000, idempotent: true }).catch((err: unknown) => {
           throw toCliError(err, ExitCode.Error);
         });
         ctx.io.out(`Defragmented ${JSON.stringify(ep)}\n`);

@@ -49,7 +49,7 @@ function interruption(ctx: Context): { signal: AbortSignal; signalled: Promise<u
 }
 
 async function campaign(ctx: Context, name: string, proposal: string): Promise<void> {
-  const client = ctx.client();
+  const client = await ctx.client();
   const printer = ctx.printer;
   const { signal, signalled } = interruption(ctx);
   ctx.cleanups.push(() => client.lock.close());
@@ -72,7 +72,7 @@ async function campaign(ctx: Context, name: string, proposal: string): Promise<v
 }
 
 async function observe(ctx: Context, name: string): Promise<void> {
-  const client = ctx.client();
+  const client = await ctx.client();
   const printer = ctx.printer;
   const { signal } = interruption(ctx);
   // etcdctl's observer opens a session as well (a lease kept alive while it listens); so does latchctl.
@@ -101,7 +101,7 @@ async function observe(ctx: Context, name: string): Promise<void> {
 }
 
 async function electStatus(ctx: Context, name: string): Promise<void> {
-  const client = ctx.client();
+  const client = await ctx.client();
   const printer = ctx.printer;
   const prefix = bytes(`${name}/`);
   const r = await unary(

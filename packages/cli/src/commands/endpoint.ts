@@ -16,7 +16,7 @@ import { unary } from './common.js';
 export async function endpointsFromCluster(ctx: Context): Promise<string[]> {
   if (!ctx.flags.bool('cluster')) return ctx.endpoints;
   // Without credentials, as etcdctl: MemberList needs no authentication.
-  const client = new Client(ctx.clientOptions(ctx.endpoints, false));
+  const client = new Client(ctx.clientOptions(ctx.endpoints));
   try {
     const resp = await client.call(ClusterService.MemberList, { linearizable: false }, { timeoutMs: ctx.commandTimeoutMs, idempotent: true });
     return resp.members.flatMap((m) => m.clientURLs);
@@ -39,7 +39,7 @@ const health: CommandSpec = {
       eps.map(async (ep) => {
         let client;
         try {
-          client = ctx.client([ep]);
+          client = await ctx.client([ep]);
         } catch (err) {
           results.push({ ep, health: false, took: '', error: describeError(err) });
           return;
@@ -71,7 +71,7 @@ The items in the lists are endpoint, ID, version, db size, is leader, is learner
     let failed = false;
     for (const ep of await endpointsFromCluster(ctx)) {
       try {
-        const resp = await unary(ctx, ctx.client([ep]), MaintenanceService.Status, {}, { idempotent: true });
+        const resp = await unary(ctx, await ctx.client([ep]), MaintenanceService.Status, {}, { idempotent: true });
         list.push({ ep, resp });
       } catch (err) {
         failed = true;
@@ -94,7 +94,7 @@ const hashkv: CommandSpec = {
     let lastError: unknown;
     for (const ep of await endpointsFromCluster(ctx)) {
       try {
-        const resp = await unary(ctx, ctx.client([ep]), MaintenanceService.HashKV, { revision: ctx.flags.int('rev') }, { idempotent: true });
+        const resp = await unary(ctx, await ctx.client([ep]), MaintenanceService.HashKV, { revision: ctx.flags.int('rev') }, { idempotent: true });
         list.push({ ep, resp });
       } catch (err) {
         lastError = err;

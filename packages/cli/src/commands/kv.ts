@@ -16,7 +16,6 @@ import type { CommandSpec } from '../command.js';
 import type { Context } from '../context.js';
 import { CliError, ExitCode } from '../errors.js';
 import { type FlagSet, type FlagSpec, parseGoInt } from '../flags.js';
-import { readAll } from '../io.js';
 import { SimplePrinter } from '../printers/index.js';
 import { bytes, prefixRangeEnd, unary } from './common.js';
 
@@ -168,7 +167,7 @@ export const getCommand: CommandSpec = {
   flags: GET_FLAGS,
   async run(ctx) {
     const req = rangeRequestFromArgs(ctx.flags, ctx.args);
-    const client = ctx.client();
+    const client = await ctx.client();
     const resp = await unary(ctx, client, KVService.Range, req, { idempotent: true });
     const printer = ctx.printer;
     if (ctx.flags.bool('print-value-only')) {
@@ -195,8 +194,8 @@ If <value> isn't given as a command line argument and '--ignore-value' is not sp
 this command reads the value from standard input.`,
   flags: PUT_FLAGS,
   async run(ctx) {
-    const req = await putRequestFromArgs(ctx.flags, ctx.args, () => readAll(ctx.stdin));
-    const resp = await unary(ctx, ctx.client(), KVService.Put, req);
+    const req = await putRequestFromArgs(ctx.flags, ctx.args, () => ctx.lines.rest());
+    const resp = await unary(ctx, await ctx.client(), KVService.Put, req);
     ctx.printer.put(resp);
   },
 };
@@ -208,7 +207,7 @@ export const delCommand: CommandSpec = {
   flags: DEL_FLAGS,
   async run(ctx) {
     const req = deleteRequestFromArgs(ctx.flags, ctx.args);
-    const resp = await unary(ctx, ctx.client(), KVService.DeleteRange, req);
+    const resp = await unary(ctx, await ctx.client(), KVService.DeleteRange, req);
     ctx.printer.del(resp);
   },
 };
@@ -226,7 +225,7 @@ export const compactionCommand: CommandSpec = {
     } catch (err) {
       throw new CliError(ExitCode.Error, (err as Error).message);
     }
-    const client = ctx.client();
+    const client = await ctx.client();
     await unary(ctx, client, KVService.Compact, { revision: rev, physical: ctx.flags.bool('physical') });
     ctx.io.out(`compacted revision ${rev}\n`);
   },

@@ -24,7 +24,7 @@ const grant: CommandSpec = {
     } catch (err) {
       throw new CliError(ExitCode.BadArgs, `bad TTL (${(err as Error).message})`);
     }
-    const resp = await unary(ctx, ctx.client(), LeaseService.LeaseGrant, { TTL: ttl, ID: 0n }, { wrap: (m) => `failed to grant lease (${m})` });
+    const resp = await unary(ctx, await ctx.client(), LeaseService.LeaseGrant, { TTL: ttl, ID: 0n }, { wrap: (m) => `failed to grant lease (${m})` });
     ctx.printer.grant(resp);
   },
 };
@@ -36,7 +36,7 @@ const revoke: CommandSpec = {
   async run(ctx) {
     if (ctx.args.length !== 1) throw new CliError(ExitCode.BadArgs, 'lease revoke command needs 1 argument');
     const id = parseLeaseArg(ctx.args[0]!);
-    const resp = await unary(ctx, ctx.client(), LeaseService.LeaseRevoke, { ID: id }, { wrap: (m) => `failed to revoke lease (${m})` });
+    const resp = await unary(ctx, await ctx.client(), LeaseService.LeaseRevoke, { ID: id }, { wrap: (m) => `failed to revoke lease (${m})` });
     ctx.printer.revoke(id, resp);
   },
 };
@@ -50,7 +50,7 @@ const timetolive: CommandSpec = {
     if (ctx.args.length !== 1) throw new CliError(ExitCode.BadArgs, 'lease timetolive command needs lease ID as argument');
     const id = parseLeaseArg(ctx.args[0]!);
     const keys = ctx.flags.bool('keys');
-    const resp = await unary(ctx, ctx.client(), LeaseService.LeaseTimeToLive, { ID: id, keys }, { idempotent: true, code: ExitCode.BadConnection });
+    const resp = await unary(ctx, await ctx.client(), LeaseService.LeaseTimeToLive, { ID: id, keys }, { idempotent: true, code: ExitCode.BadConnection });
     ctx.printer.timeToLive(resp, keys);
   },
 };
@@ -60,7 +60,7 @@ const list: CommandSpec = {
   use: 'list',
   short: 'List all active leases',
   async run(ctx) {
-    const resp = await unary(ctx, ctx.client(), LeaseService.LeaseLeases, {}, { idempotent: true, code: ExitCode.BadConnection });
+    const resp = await unary(ctx, await ctx.client(), LeaseService.LeaseLeases, {}, { idempotent: true, code: ExitCode.BadConnection });
     ctx.printer.leases(resp);
   },
 };
@@ -73,7 +73,7 @@ const keepAlive: CommandSpec = {
   async run(ctx: Context) {
     if (ctx.args.length !== 1) throw new CliError(ExitCode.BadArgs, 'lease keep-alive command needs lease ID as argument');
     const id = parseLeaseArg(ctx.args[0]!);
-    const client = ctx.client();
+    const client = await ctx.client();
     const printer = ctx.printer;
     const stream = new KeepAliveStream(client, id, ctx.flags.durationMs('dial-timeout'));
     ctx.cleanups.push(() => stream.close());

@@ -38,7 +38,7 @@ export const lockCommand: CommandSpec = {
 };
 
 async function lockUntilSignal(ctx: Context, name: string, command: string[]): Promise<void> {
-  const client = ctx.client();
+  const client = await ctx.client();
   const printer = ctx.printer;
   const ttl = Number(ctx.flags.int('ttl'));
   const interrupted = new AbortController();
@@ -82,7 +82,7 @@ async function lockUntilSignal(ctx: Context, name: string, command: string[]): P
 }
 
 async function lockStatus(ctx: Context, name: string): Promise<void> {
-  const client = ctx.client();
+  const client = await ctx.client();
   const printer = ctx.printer;
   let s;
   try {

@@ -11,7 +11,7 @@ const alarmList: CommandSpec = {
   short: 'Lists all alarms',
   async run(ctx) {
     if (ctx.args.length !== 0) throw new CliError(ExitCode.BadArgs, 'alarm list command accepts no arguments');
-    const resp = await unary(ctx, ctx.client(), MaintenanceService.Alarm, { action: AlarmRequest_AlarmAction.GET, memberID: 0n, alarm: AlarmType.NONE }, { idempotent: true });
+    const resp = await unary(ctx, await ctx.client(), MaintenanceService.Alarm, { action: AlarmRequest_AlarmAction.GET, memberID: 0n, alarm: AlarmType.NONE }, { idempotent: true });
     ctx.printer.alarm(resp);
   },
 };
@@ -22,7 +22,7 @@ const alarmDisarm: CommandSpec = {
   short: 'Disarms all alarms',
   async run(ctx) {
     if (ctx.args.length !== 0) throw new CliError(ExitCode.BadArgs, 'alarm disarm command accepts no arguments');
-    const client = ctx.client();
+    const client = await ctx.client();
     // clientv3's AlarmDisarm with no member given: list the alarms, deactivate each, and answer with the
     // alarms the deactivations returned (and no header).
     const list = await unary(ctx, client, MaintenanceService.Alarm, { action: AlarmRequest_AlarmAction.GET, memberID: 0n, alarm: AlarmType.NONE }, { idempotent: true });
@@ -51,7 +51,7 @@ export const defragCommand: CommandSpec = {
     let failures = 0;
     for (const ep of await endpointsFromCluster(ctx)) {
       try {
-        await unary(ctx, ctx.client([ep]), MaintenanceService.Defragment, {});
+        await unary(ctx, await ctx.client([ep]), MaintenanceService.Defragment, {});
         ctx.io.out(`Finished defragmenting etcd member[${ep}]\n`);
       } catch (err) {
         ctx.io.err(`Failed to defragment etcd member[${ep}] (${describeError(err)})\n`);

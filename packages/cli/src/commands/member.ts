@@ -25,7 +25,7 @@ const add: CommandSpec = {
     const peerUrls = ctx.flags.string('peer-urls');
     if (peerUrls === '') throw new CliError(ExitCode.BadArgs, 'member peer urls not provided');
     const urls = peerUrls.split(',');
-    const resp = await unary(ctx, ctx.client(), ClusterService.MemberAdd, { peerURLs: urls, isLearner: ctx.flags.bool('learner') });
+    const resp = await unary(ctx, await ctx.client(), ClusterService.MemberAdd, { peerURLs: urls, isLearner: ctx.flags.bool('learner') });
     ctx.printer.memberAdd(resp);
     if (ctx.printer instanceof SimplePrinter) {
       const newId = resp.member?.ID;
@@ -43,7 +43,7 @@ const remove: CommandSpec = {
   async run(ctx) {
     if (ctx.args.length !== 1) throw new CliError(ExitCode.BadArgs, 'member ID is not provided');
     const id = parseMemberIdArg(ctx.args[0]!);
-    const resp = await unary(ctx, ctx.client(), ClusterService.MemberRemove, { ID: id });
+    const resp = await unary(ctx, await ctx.client(), ClusterService.MemberRemove, { ID: id });
     ctx.printer.memberRemove(id, resp);
   },
 };
@@ -58,7 +58,7 @@ const update: CommandSpec = {
     const id = parseMemberIdArg(ctx.args[0]!);
     const peerUrls = ctx.flags.string('peer-urls');
     if (peerUrls === '') throw new CliError(ExitCode.BadArgs, 'member peer urls not provided');
-    const resp = await unary(ctx, ctx.client(), ClusterService.MemberUpdate, { ID: id, peerURLs: peerUrls.split(',') });
+    const resp = await unary(ctx, await ctx.client(), ClusterService.MemberUpdate, { ID: id, peerURLs: peerUrls.split(',') });
     ctx.printer.memberUpdate(id, resp);
   },
 };
@@ -70,7 +70,7 @@ const list: CommandSpec = {
   long: `When --write-out is set to simple, this command prints out comma-separated member lists for each endpoint.
 The items in the lists are ID, Status, Name, Peer Addrs, Client Addrs, Is Learner.`,
   async run(ctx) {
-    const resp = await unary(ctx, ctx.client(), ClusterService.MemberList, { linearizable: false }, { idempotent: true });
+    const resp = await unary(ctx, await ctx.client(), ClusterService.MemberList, { linearizable: false }, { idempotent: true });
     ctx.printer.memberList(resp);
   },
 };
@@ -83,7 +83,7 @@ const promote: CommandSpec = {
   async run(ctx) {
     if (ctx.args.length !== 1) throw new CliError(ExitCode.BadArgs, 'member ID is not provided');
     const id = parseMemberIdArg(ctx.args[0]!);
-    const resp = await unary(ctx, ctx.client(), ClusterService.MemberPromote, { ID: id });
+    const resp = await unary(ctx, await ctx.client(), ClusterService.MemberPromote, { ID: id });
     ctx.printer.memberPromote(id, resp);
   },
 };
@@ -114,7 +114,7 @@ export const moveLeaderCommand: CommandSpec = {
     void ctx.printer;
     const deadline = Date.now() + ctx.commandTimeoutMs;
     for (const ep of ctx.endpoints) {
-      const client = ctx.client([ep]);
+      const client = await ctx.client([ep]);
       const status = await unary(ctx, client, MaintenanceService.Status, {}, { idempotent: true, timeoutMs: Math.max(1, deadline - Date.now()) });
       if (status.header && status.header.memberId === status.leader) {
         const resp = await unary(ctx, client, MaintenanceService.MoveLeader, { targetID: target }, { timeoutMs: Math.max(1, deadline - Date.now()) });

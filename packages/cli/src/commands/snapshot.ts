@@ -25,7 +25,7 @@ const save: CommandSpec = {
     const path = ctx.args[0]!;
     const endpoints = ctx.endpoints;
     if (endpoints.length !== 1) throw new CliError(ExitCode.Interrupted, `snapshot must be requested to one selected node, not multiple [${endpoints.join(' ')}]`);
-    const client = ctx.client();
+    const client = await ctx.client();
     const part = `${path}.part`;
     let fd: number;
     try {

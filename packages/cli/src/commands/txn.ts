@@ -34,8 +34,8 @@ export const txnCommand: CommandSpec = {
   async run(ctx: Context) {
     if (ctx.args.length !== 0) throw new CliError(ExitCode.BadArgs, 'txn command does not accept argument');
     const interactive = ctx.flags.bool('interactive');
-    const client = ctx.client();
-    const reader = new LineReader(ctx.stdin);
+    const client = await ctx.client();
+    const reader = ctx.lines;
     try {
       const prompt = (s: string): void => {
         if (interactive) ctx.io.out(`${s}\n`);

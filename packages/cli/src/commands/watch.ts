@@ -24,7 +24,6 @@ import { CliError, ExitCode, silentExit } from '../errors.js';
 import { ExecError, runCommand } from '../exec.js';
 import { FlagError, FlagSet, type FlagSpec } from '../flags.js';
 import { goQuote, goQuoteSlice, hexId } from '../go-format.js';
-import { LineReader } from '../io.js';
 import { WatchSession } from '../streams.js';
 import { bytes, prefixRangeEnd } from './common.js';
 import { argify } from './txn.js';
@@ -68,7 +67,7 @@ export const watchCommand: CommandSpec = {
     if (ctx.flags.bool('interactive')) return interactive(ctx, envKey, envRange);
 
     const spec = commandLineSpec(ctx, envKey, envRange);
-    const client = ctx.client();
+    const client = await ctx.client();
     const req = watchRequest(spec);
     const session = new WatchSession(client, ctx.flags.durationMs('dial-timeout'));
     ctx.cleanups.push(() => session.close());
@@ -213,10 +212,10 @@ function kvFields(kv: KeyValue): Record<string, unknown> {
 
 /** `watch -i`: watch and progress lines from stdin, all watchers on one stream. */
 async function interactive(ctx: Context, envKey: string, envRange: string): Promise<void> {
-  const client = ctx.client();
+  const client = await ctx.client();
   const session = new WatchSession(client, ctx.flags.durationMs('dial-timeout'));
   ctx.cleanups.push(() => session.close());
-  const reader = new LineReader(ctx.stdin);
+  const reader = ctx.lines;
   ctx.cleanups.push(() => reader.close());
   // A watcher's handler failing (its command failed) ends the whole command, as etcdctl's os.Exit does.
   let failure: unknown;

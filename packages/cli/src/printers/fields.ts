@@ -20,6 +20,7 @@ import type {
 } from '@latchkey/proto';
 import { goQuote, goStringSlice } from '../go-format.js';
 import { ALARM_TYPE_NAMES, type DbStatus, type EpHashKV, type EpHealth, type EpStatus, EVENT_TYPE_NAMES, type PrinterOptions, UnsupportedPrinter, ZERO_HEADER } from './printer.js';
+import { type AuthOutput, authFields } from './auth.js';
 
 const u64 = (v: bigint): string => BigInt.asUintN(64, v).toString();
 
@@ -177,5 +178,9 @@ export class FieldsPrinter extends UnsupportedPrinter {
     this.line(`"Revision" : ${s.revision}`);
     this.line(`"Keys" : ${s.totalKey}`);
     this.line(`"Size" : ${s.totalSize}`);
+  }
+
+  override auth(o: AuthOutput): void {
+    authFields(o, this.o.out);
   }
 }

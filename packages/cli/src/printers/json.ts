@@ -41,6 +41,7 @@ import type {
 } from '@latchkey/proto';
 import { goJsonString } from '../go-format.js';
 import type { DbStatus, EpHashKV, EpHealth, EpStatus, Printer, PrinterOptions, QueueStatus } from './printer.js';
+import { type AuthOutput, authJson } from './auth.js';
 
 /** A JSON object under construction: fields in insertion order, values already encoded. */
 class Obj {
@@ -305,5 +306,9 @@ export class JsonPrinter implements Printer {
         .raw(s.kind === 'lock' ? 'waiters' : 'candidates', `[${s.waiters.map(entry).join(',')}]`)
         .toString(),
     );
+  }
+
+  auth(o: AuthOutput): void {
+    authJson(o, this.o.out);
   }
 }

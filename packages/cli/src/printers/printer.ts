@@ -29,6 +29,7 @@ import type {
 } from '@latchkey/proto';
 import { CliError, ExitCode } from '../errors.js';
 import type { Output } from '../io.js';
+import type { AuthOutput } from './auth.js';
 
 /** `endpoint health` result for one endpoint (etcdctl's epHealth). */
 export interface EpHealth {
@@ -102,6 +103,8 @@ export interface Printer {
   alarm(r: AlarmResponse): void;
   dbStatus(s: DbStatus): void;
   queueStatus(s: QueueStatus): void;
+  /** `user …` / `role …` results. */
+  auth(o: AuthOutput): void;
 }
 
 export type Format = 'simple' | 'json' | 'fields' | 'table' | 'protobuf';
@@ -140,6 +143,7 @@ export class UnsupportedPrinter implements Printer {
   alarm(_r: AlarmResponse): void { this.unsupported(); }
   dbStatus(_s: DbStatus): void { this.unsupported(); }
   queueStatus(_s: QueueStatus): void { this.unsupported(); }
+  auth(_o: AuthOutput): void { this.unsupported(); }
 }
 
 export const ZERO_HEADER = { clusterId: 0n, memberId: 0n, revision: 0n, raftTerm: 0n } as const;

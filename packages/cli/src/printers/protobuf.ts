@@ -24,6 +24,7 @@ import {
   type LeaseTimeToLiveResponse,
 } from '@latchkey/proto';
 import { type PrinterOptions, UnsupportedPrinter } from './printer.js';
+import { type AuthOutput, authProtobuf } from './auth.js';
 
 export class ProtobufPrinter extends UnsupportedPrinter {
   constructor(private readonly o: PrinterOptions) {
@@ -88,6 +89,10 @@ export class ProtobufPrinter extends UnsupportedPrinter {
   }
   override moveLeader(_leader: bigint, _target: bigint, r: MoveLeaderResponse): void {
     this.o.out.out(MoveLeaderResponse.encode(r));
+  }
+
+  override auth(o: AuthOutput): void {
+    authProtobuf(o, this.o.out);
   }
 }
 

@@ -24,6 +24,7 @@ import type {
 } from '@latchkey/proto';
 import { hex16, hexEscaped, hexId, hexPad16 } from '../go-format.js';
 import { ALARM_TYPE_NAMES, type DbStatus, type EpHashKV, type EpHealth, type EpStatus, EVENT_TYPE_NAMES, type Printer, type PrinterOptions, type QueueStatus } from './printer.js';
+import { type AuthOutput, authSimple } from './auth.js';
 import { dbStatusRows, endpointHashKVRows, endpointStatusRows, memberListRows } from './table.js';
 
 export class SimplePrinter implements Printer {
@@ -186,5 +187,9 @@ export class SimplePrinter implements Printer {
     else this.line(`${s.kind === 'lock' ? 'holder' : 'leader'}: none`);
     this.line(`${s.kind === 'lock' ? 'waiters' : 'candidates'}: ${s.waiters.length}`);
     s.waiters.forEach((w, i) => this.line(`  ${i + 1}. ${entry(w, 'revision')}`));
+  }
+
+  auth(o: AuthOutput): void {
+    authSimple(o, this.o.out);
   }
 }
