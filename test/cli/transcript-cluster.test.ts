@@ -40,6 +40,28 @@ describe('latchctl transcripts: cluster and maintenance', () => {
     await t.run(['member', 'update', '1234'], { code: 128 });
     await t.run(['member', 'update', '1234', '--peer-urls=http://127.0.0.1:1'], { code: 1 });
     await t.run((tool) => ['member', 'promote', self(tool)], { code: 1, note: 'not a learner' });
+    // A learner joins (it does not count for the quorum, so the single member keeps working), is updated, cannot
+    // be promoted while it has not caught up, and is removed. Members are listed in ID order, and the two sides'
+    // IDs differ: the member lines and the ETCD_INITIAL_CLUSTER entries are compared sorted.
+    const sortCluster = (text: string): string =>
+      text.replace(/ETCD_INITIAL_CLUSTER="([^"]*)"/, (_, list: string) => `ETCD_INITIAL_CLUSTER="${list.split(',').sort().join(',')}"`);
+    const added = await t.run(['member', 'add', 'learner1', '--learner', '--peer-urls=http://127.0.0.1:1'], {
+      normalise: (_tool, text) => sortCluster(text.replace(/Member +[0-9a-f]+ added/, 'Member <new-member> added')),
+    });
+    expect(added.latchctl.stdout).toContain('ETCD_INITIAL_CLUSTER="learner1=http://127.0.0.1:1,m1=<peer-url>"');
+    const learner: Record<'etcdctl' | 'latchctl', string> = { etcdctl: '', latchctl: '' };
+    for (const tool of ['etcdctl', 'latchctl'] as const) {
+      const r = await runTool(tool, t.endpoint(tool), ['member', 'list']);
+      learner[tool] = /^([0-9a-f]+), unstarted, , http:\/\/127\.0\.0\.1:1, , true$/m.exec(r.stdout)![1]!;
+    }
+    const maskLearner = (tool: 'etcdctl' | 'latchctl', text: string): string =>
+      text.replaceAll(learner[tool].padStart(16, ' '), '<learner>').replaceAll(learner[tool], '<learner>').replaceAll(BigInt(`0x${learner[tool]}`).toString(), '<learner>');
+    const sortedLines = (tool: 'etcdctl' | 'latchctl', text: string): string => maskLearner(tool, text).split('\n').sort().join('\n');
+    await t.run(['member', 'list'], { normalise: sortedLines });
+    await t.run((tool) => ['member', 'update', learner[tool], '--peer-urls=http://127.0.0.1:2'], { normalise: maskLearner });
+    await t.run((tool) => ['member', 'promote', learner[tool]], { code: 1, normalise: maskLearner, note: 'a learner that never caught up' });
+    await t.run((tool) => ['member', 'remove', learner[tool], '-w', 'fields'], { code: 4, normalise: maskLearner, note: 'removed, then the output format is refused' });
+    await t.run(['member', 'list']);
     await t.run(['move-leader'], { code: 128 });
     await t.run(['move-leader', 'zz'], { code: 128 });
     await t.run((tool) => ['move-leader', self(tool)], { note: 'to the leader itself' });

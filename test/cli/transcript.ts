@@ -52,6 +52,8 @@ export interface StepOptions {
   env?: Record<string, string>;
   /** Spawn the latchctl binary for this step (a command that runs a child process writing to our stdout). */
   binary?: boolean;
+  /** More masking for this step, per side (e.g. an ID the step itself creates), applied after the usual masks. */
+  normalise?: (tool: Tool, text: string) => string;
 }
 
 /** One step of an interactive dialog: wait until the output satisfies `until`, then write `send`. */
@@ -150,8 +152,8 @@ export class Transcript {
   private compare(args: readonly string[], raw: Record<Tool, ToolResult>, options: StepOptions): Record<Tool, Outcome> {
     for (const tool of ['etcdctl', 'latchctl'] as const) this.learnLeases(raw[tool].stdout, this.leases[tool]);
     const masked = {
-      etcdctl: this.mask('etcdctl', raw.etcdctl),
-      latchctl: this.mask('latchctl', raw.latchctl),
+      etcdctl: this.mask('etcdctl', raw.etcdctl, options.normalise),
+      latchctl: this.mask('latchctl', raw.latchctl, options.normalise),
     };
     let title = `$ <ctl> ${args.map((a) => (a === '' || /\s/.test(a) ? JSON.stringify(a) : a)).join(' ')}`;
     if (options.stdin !== undefined) title += ` <<'EOF'\n${options.stdin}EOF`;
@@ -172,13 +174,16 @@ export class Transcript {
     return masked;
   }
 
-  private mask(tool: Tool, r: ToolResult): Outcome {
+  private mask(tool: Tool, r: ToolResult, extra?: (tool: Tool, text: string) => string): Outcome {
     const id = this.ids[tool];
+    const more = (s: string): string => (extra ? extra(tool, s) : s);
     const m = (s: string): string =>
-      sortUnorderedLists(maskRemainingTtl(maskServerOutput(s, id, { leaseIds: this.leases[tool], endpointStatusLines: true })))
+      more(sortUnorderedLists(maskRemainingTtl(maskServerOutput(s, id, { leaseIds: this.leases[tool], endpointStatusLines: true })))
         .replace(/^(etcdctl|latchctl) version: .*$/m, '<ctl> version: <version>')
         .replace(/for "(etcdctl|latchctl)"/g, 'for "<ctl>"')
-        .replace(/^"Took" : .*$/gm, '"Took" : <duration>');
+        .replace(/^"Took" : .*$/gm, '"Took" : <duration>')
+        // `%16x` pads a 15-digit ID with a space: after masking, the padding is all that differs.
+        .replace(/ {2,}(<cluster-id>|<member-id>)/g, ' $1'));
     // etcdctl's password prompt runs stty, which complains when stdin is not a terminal: its noise, not output.
     const stderr = cleanStderr(r.stderr).replace(/^stty: .*\n/gm, '');
     return { code: r.code, stdout: normaliseTables(m(r.stdout)), stderr: m(stderr) };

@@ -17,7 +17,7 @@ import { newPrinter, type Printer } from './printers/index.js';
 
 export const GLOBAL_FLAGS: FlagSpec[] = [
   { name: 'endpoints', type: 'stringSlice', default: '[127.0.0.1:2379]', usage: 'gRPC endpoints' },
-  { name: 'debug', type: 'bool', default: 'false', usage: 'enable client-side debug logging' },
+  { name: 'debug', type: 'bool', default: 'false', usage: 'enable client-side debug logging (accepted; latchctl logs nothing more)' },
   { name: 'write-out', short: 'w', type: 'string', default: 'simple', usage: 'set the output format (fields, json, protobuf, simple, table)' },
   { name: 'hex', type: 'bool', default: 'false', usage: 'print byte strings as hex encoded strings' },
   { name: 'dial-timeout', type: 'duration', default: '2s', usage: 'dial timeout for client connections' },
@@ -84,8 +84,6 @@ export class Context {
     readonly argv: readonly string[],
     readonly io: Output,
     readonly env: NodeJS.ProcessEnv,
-    /** The full command name, for messages (`lease grant`). */
-    readonly commandName: string,
   ) {}
 
   /** The printer for `-w`/`--hex`; an unknown format fails here (exit 4), as in etcdctl. */
@@ -103,10 +101,6 @@ export class Context {
   get lines(): LineReader {
     this.linesValue ??= new LineReader(this.stdin);
     return this.linesValue;
-  }
-
-  get format(): string {
-    return this.flags.string('write-out');
   }
 
   get commandTimeoutMs(): number {
@@ -133,10 +127,21 @@ export class Context {
 
   /** Client options from the global flags: endpoints, dial timeout, TLS files (credentials: see `auth`). */
   clientOptions(endpoints: readonly string[]): ClientOptions {
+    if (this.flags.string('discovery-srv') !== '') {
+      throw new CliError(ExitCode.Error, 'DNS discovery (--discovery-srv) is not supported by latchctl: give the --endpoints');
+    }
+    if (this.flags.bool('insecure-skip-tls-verify')) {
+      throw new CliError(ExitCode.BadArgs, "--insecure-skip-tls-verify is not supported by latchctl: give the servers' CA with --cacert");
+    }
     const options: ClientOptions = {
       endpoints: endpoints.length > 0 ? endpoints : ['127.0.0.1:2379'],
       dialTimeoutMs: Math.max(1, this.flags.durationMs('dial-timeout')),
       defaultTimeoutMs: Math.max(1, this.commandTimeoutMs),
+      // grpc-go (etcdctl) raises a keepalive time under 10 s to 10 s; so do we.
+      channelOptions: {
+        'grpc.keepalive_time_ms': Math.max(10_000, this.flags.durationMs('keepalive-time')),
+        'grpc.keepalive_timeout_ms': Math.max(1, this.flags.durationMs('keepalive-timeout')),
+      },
     };
     const files = { ca: 'cacert', cert: 'cert', key: 'key' } as const;
     const tls: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};

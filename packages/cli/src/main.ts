@@ -3,7 +3,7 @@
  * turns every failure into one `Error: …` line on stderr and etcdctl's exit code. Nothing a user can type makes
  * it print a stack trace: unexpected exceptions are reported the same way (exit 1).
  */
-import { commandName, type CommandSpec, findCommand, firstCommandWord, flagsOf, helpText, inheritedFlags } from './command.js';
+import { type CommandSpec, findCommand, firstCommandWord, flagsOf, helpText, inheritedFlags } from './command.js';
 import { alarmCommand, defragCommand } from './commands/maintenance.js';
 import { authCommand, roleCommand, userCommand } from './commands/auth.js';
 import { checkCommand } from './commands/check.js';
@@ -84,7 +84,7 @@ export async function run(argv: readonly string[], io: Output = processOutput, e
       inheritedFlags(path).map((f) => f.name),
       env,
     );
-    ctx = new Context(parsed.args, parsed.dashAt, flags, argv, io, env, commandName(path));
+    ctx = new Context(parsed.args, parsed.dashAt, flags, argv, io, env);
     await cmd.run(ctx);
     return ExitCode.Success;
   } catch (err) {
@@ -116,6 +116,8 @@ export async function main(argv: readonly string[]): Promise<void> {
   };
   process.on('uncaughtException', crash);
   process.on('unhandledRejection', crash);
+  // Node's own warnings (grpc-js sets an IP address as TLS server name, which Node deprecates) are not for users.
+  process.removeAllListeners('warning');
   const code = await run(argv);
   await flushOutput();
   process.exit(code);

@@ -3,6 +3,7 @@ import { ClusterService, MaintenanceService } from '@latchkey/proto';
 import type { CommandSpec } from '../command.js';
 import { CliError, ExitCode } from '../errors.js';
 import { parseGoUint } from '../flags.js';
+import { goQuote } from '../go-format.js';
 import { SimplePrinter } from '../printers/index.js';
 import { parseMemberIdArg, unary } from './common.js';
 
@@ -31,7 +32,7 @@ const add: CommandSpec = {
       const newId = resp.member?.ID;
       const conf: string[] = [];
       for (const m of resp.members) for (const u of m.peerURLs) conf.push(`${m.ID === newId ? name : m.name}=${u}`);
-      ctx.io.out(`\nETCD_NAME=${JSON.stringify(name)}\nETCD_INITIAL_CLUSTER=${JSON.stringify(conf.join(','))}\nETCD_INITIAL_ADVERTISE_PEER_URLS=${JSON.stringify(peerUrls)}\nETCD_INITIAL_CLUSTER_STATE="existing"\n`);
+      ctx.io.out(`\nETCD_NAME=${goQuote(name)}\nETCD_INITIAL_CLUSTER=${goQuote(conf.join(','))}\nETCD_INITIAL_ADVERTISE_PEER_URLS=${goQuote(peerUrls)}\nETCD_INITIAL_CLUSTER_STATE="existing"\n`);
     }
   },
 };
