@@ -22,7 +22,7 @@
  * ```
  * Differences are soft assertions: one run lists all of them (Expected = etcdctl, Received = latchctl).
  */
-import { expect } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import { cleanStderr, identify, maskRemainingTtl, maskServerOutput, type ServerIdentity, sortUnorderedLists } from '../harness/etcdctl.js';
 import type { Member, MemberKind } from '../harness/processes.js';
 import type { MemberSet } from '../harness/vitest.js';
@@ -67,8 +67,11 @@ export interface DialogStep {
   side?: readonly string[] | ((tool: Tool) => readonly string[]);
 }
 
-/** Steps compared by all transcripts of this test process, for the suite's summary. */
+/** Steps compared by the transcripts of this test file; TRANSCRIPT_SUMMARY=1 prints the count at the end. */
 export const compared = { steps: 0 };
+afterAll(() => {
+  if (process.env['TRANSCRIPT_SUMMARY']) console.log(`transcript steps compared: ${compared.steps}`);
+});
 
 export class Transcript {
   readonly leases: Record<Tool, bigint[]> = { etcdctl: [], latchctl: [] };

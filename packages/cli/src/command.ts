@@ -39,11 +39,13 @@ export function flagsOf(path: readonly CommandSpec[]): FlagSpec[] {
   return all;
 }
 
-/** Persistent flags inherited from ancestors (cobra's InheritedFlags), e.g. for environment variables. */
+/**
+ * Persistent flags inherited from the ancestors (cobra's InheritedFlags): the global flags, and a group's own
+ * (`endpoint --cluster`). These are the ones environment variables may set.
+ */
 export function inheritedFlags(path: readonly CommandSpec[]): FlagSpec[] {
   const all: FlagSpec[] = [];
   for (let i = path.length - 2; i >= 0; i--) all.push(...(path[i]!.persistentFlags ?? []));
-  // A command's own persistent flags are local to it, but a group's flags are inherited by its children.
   return all;
 }
 
