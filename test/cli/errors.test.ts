@@ -6,15 +6,13 @@
  * uses for those commands' other errors.
  */
 import { describe, expect, test } from 'vitest';
-import { cleanStderr } from '../harness/etcdctl.js';
 import { freePort } from '../harness/ports.js';
 import { useMembers } from '../harness/vitest.js';
-import { runInProcess, runTool, type ToolResult } from './tools.js';
+import { errorLines, runInProcess, runTool, type ToolResult } from './tools.js';
 
 const members = useMembers({ scope: 'file' });
 
-/** The error lines a tool printed (etcdctl's zap retry log lines removed). */
-const errorLines = (r: ToolResult): string[] => cleanStderr(r.stderr).split('\n').filter((l) => l !== '');
+const errors = (r: ToolResult): string[] => errorLines(r.stderr);
 
 describe('latchctl errors', () => {
   test('errors - an unreachable endpoint: etcdctl\'s message and exit code for each kind of command, after the command timeout', async () => {
@@ -38,10 +36,10 @@ describe('latchctl errors', () => {
         const [e, l] = await Promise.all([runTool('etcdctl', dead, [...fast, ...args], { stdin }), runTool('latchctl', dead, [...fast, ...args], { stdin })]);
         const took = Date.now() - started;
         const title = `$ <ctl> ${args.join(' ')} (nothing listens on ${dead})`;
-        expect.soft({ code: l.code, stdout: l.stdout, errors: errorLines(l).map((x) => x.replace(dead, '<dead>')) }, title).toEqual({
+        expect.soft({ code: l.code, stdout: l.stdout, errors: errors(l).map((x) => x.replace(dead, '<dead>')) }, title).toEqual({
           code: e.code,
           stdout: e.stdout,
-          errors: errorLines(e).map((x) => x.replace(dead, '<dead>')),
+          errors: errors(e).map((x) => x.replace(dead, '<dead>')),
         });
         expect.soft(e.code, `${title}: etcdctl fails`).not.toBe(0);
         expect.soft(l.stderr, `${title}: latchctl prints only its error lines`).not.toMatch(/^\{"level"|\n\s+at |node:internal/m);
@@ -86,8 +84,8 @@ describe('latchctl errors', () => {
       const stdin = c.args[0] === 'txn' ? '\nget k --rev=2\n\n\n' : '';
       const [e, l] = await Promise.all([runTool('etcdctl', m.endpoint, c.args, { stdin }), runInProcess(m.endpoint, c.args, { stdin })]);
       const title = `$ <ctl> ${c.args.join(' ')}`;
-      expect.soft([e.code, errorLines(e).at(-1)], `${title}: etcdctl (checks the case)`).toEqual([c.code, c.error]);
-      expect.soft([l.code, l.stdout, errorLines(l)], title).toEqual([e.code, e.stdout, errorLines(e)]);
+      expect.soft([e.code, errors(e).at(-1)], `${title}: etcdctl (checks the case)`).toEqual([c.code, c.error]);
+      expect.soft([l.code, l.stdout, errors(l)], title).toEqual([e.code, e.stdout, errors(e)]);
     }
   });
 });

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { cleanStderr } from '../harness/etcdctl.js';
 import { useMembers } from '../harness/vitest.js';
-import { runInProcess, runTool, type Tool, type ToolOptions } from './tools.js';
+import { errorLines, runInProcess, runTool, type Tool, type ToolOptions } from './tools.js';
 
 const shared = useMembers({ scope: 'file' });
 const members = useMembers();
@@ -63,7 +63,6 @@ describe('latchctl snapshot', () => {
       ];
       for (const args of errs) {
         const [e, l] = await both((t) => tool(t, undefined, args, { noEndpointFlag: true }));
-        const errorLines = (s: string): string[] => cleanStderr(s).split('\n').filter((x) => x !== '');
         expect.soft([l.code, l.stdout, errorLines(l.stderr)], `$ <ctl> ${args.join(' ')}`).toEqual([e.code, e.stdout, errorLines(e.stderr)]);
       }
       // A restore that etcdctl would do: a latchkey data directory appears, and nothing is printed.

@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from 'vitest';
 import { useMembers } from '../harness/vitest.js';
-import { countEvents } from './tools.js';
+import { watchEventCount as countEvents } from '../harness/etcdctl-stream.js';
 import { Transcript } from './transcript.js';
 
 const members = useMembers();

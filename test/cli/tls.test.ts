@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { cleanStderr, etcdctl } from '../harness/etcdctl.js';
+import { etcdctl } from '../harness/etcdctl.js';
 import { freePorts } from '../harness/ports.js';
 import { memberCommand } from '../harness/processes.js';
-import { runInProcess, runTool, type ToolResult } from './tools.js';
+import { errorLines, runInProcess, runTool, type ToolResult } from './tools.js';
 
 const fixtures = fileURLToPath(new URL('../fixtures/tls/', import.meta.url));
 const f = (name: string): string => path.join(fixtures, name);
@@ -48,7 +48,7 @@ afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const outcome = (r: ToolResult): [number, string, string[]] => [r.code, r.stdout, cleanStderr(r.stderr).split('\n').filter((l) => l !== '')];
+const outcome = (r: ToolResult): [number, string, string[]] => [r.code, r.stdout, errorLines(r.stderr)];
 
 describe('latchctl TLS', () => {
   test('tls - client certificate flags: same output as etcdctl; missing, self-signed and unreadable certificates fail alike', async () => {

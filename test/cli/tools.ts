@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run as runLatchctlMain } from '../../packages/cli/src/main.js';
-import { ETCDCTL_BIN } from '../harness/etcdctl.js';
+import { cleanStderr, ETCDCTL_BIN } from '../harness/etcdctl.js';
 
 export type Tool = 'etcdctl' | 'latchctl';
 
@@ -164,22 +164,8 @@ export function runTool(tool: Tool, endpoint: string | undefined, args: readonly
   return new ToolProcess(tool, endpoint, args, { ...options, stdin: options.stdin ?? '' }).exited();
 }
 
-/** Complete watch events (marker, key and value lines) in simple watch output. */
-export function countEvents(stdout: string): number {
-  const lines = stdout.split('\n');
-  lines.pop();
-  let n = 0;
-  for (let i = 0; i < lines.length; i++) {
-    if ((lines[i] === 'PUT' || lines[i] === 'DELETE') && i + 2 < lines.length) {
-      n++;
-      i += 2;
-    }
-  }
-  return n;
-}
-
-/** Lines of `text` (without the empty string after a final newline). */
-export const lines = (text: string): string[] => text.split('\n').filter((l, i, all) => !(l === '' && i === all.length - 1));
+/** The error lines a tool printed on stderr (etcdctl's zap retry log lines removed). */
+export const errorLines = (stderr: string): string[] => cleanStderr(stderr).split('\n').filter((l) => l !== '');
 
 /**
  * Runs latchctl's command line inside this process, through `run()` — the function the binary's main calls

@@ -4,6 +4,7 @@
  * byte for byte (no masking at all: same IDs, same revisions) — protobuf output included.
  */
 import { describe, expect, test } from 'vitest';
+import { cleanStderr } from '../harness/etcdctl.js';
 import { useMembers } from '../harness/vitest.js';
 import { runInProcess, runTool } from './tools.js';
 import { Transcript } from './transcript.js';
@@ -181,7 +182,6 @@ describe('latchctl and etcdctl against the same member', () => {
     for (const args of commands) {
       const stdin = args[0] === 'txn' ? 'value("foo") = "bar2"\n\nget foo\n\n\n' : '';
       const [e, l] = await Promise.all([runTool('etcdctl', m.endpoint, args, { stdin }), runInProcess(m.endpoint, args, { stdin })]);
-      const cleanStderr = (s: string): string => s.split('\n').filter((x) => !x.startsWith('{"level"')).join('\n');
       expect.soft({ code: l.code, stdout: l.stdout, stderr: l.stderr }, `$ <ctl> ${args.join(' ')}`).toEqual({ code: e.code, stdout: e.stdout, stderr: cleanStderr(e.stderr) });
     }
   });

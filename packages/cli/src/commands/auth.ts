@@ -10,7 +10,8 @@ import type { CommandSpec } from '../command.js';
 import type { Context } from '../context.js';
 import { CliError, ExitCode } from '../errors.js';
 import type { AuthOutput } from '../printers/auth.js';
-import { bytes, prefixRangeEnd, unary } from './common.js';
+import { unary } from './common.js';
+import { bytes, keyRange } from '../keys.js';
 
 /** Reads a password as etcdctl does: typed twice after prompts (`--interactive`, default), or a word from stdin. */
 async function readPassword(ctx: Context, user: string): Promise<string> {
@@ -274,11 +275,8 @@ function permRange(ctx: Context, args: readonly string[]): { key: Uint8Array; ra
     return { key: Uint8Array.of(0), rangeEnd: prefix || fromKey ? Uint8Array.of(0) : new Uint8Array(0) };
   }
   if (args.length === 1) {
-    if (prefix) {
-      if (fromKey) throw new CliError(ExitCode.BadArgs, '--from-key and --prefix flags are mutually exclusive');
-      return { key: bytes(key), rangeEnd: prefixRangeEnd(bytes(key)) };
-    }
-    return { key: bytes(key), rangeEnd: fromKey ? Uint8Array.of(0) : new Uint8Array(0) };
+    if (prefix && fromKey) throw new CliError(ExitCode.BadArgs, '--from-key and --prefix flags are mutually exclusive');
+    return keyRange(key, undefined, { prefix, fromKey });
   }
   if (prefix) throw new CliError(ExitCode.BadArgs, 'unexpected endkey argument with --prefix flag');
   if (fromKey) throw new CliError(ExitCode.BadArgs, 'unexpected endkey argument with --from-key flag');

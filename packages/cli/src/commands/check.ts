@@ -13,7 +13,7 @@ import type { CommandSpec } from '../command.js';
 import type { Context } from '../context.js';
 import { CliError, describeError, ExitCode, toCliError } from '../errors.js';
 import { goFixed } from '../go-format.js';
-import { bytes, prefixRangeEnd } from './common.js';
+import { bytes, prefixRangeEnd } from '../keys.js';
 
 interface PerfModel {
   /** Puts per second. */

@@ -5,24 +5,6 @@ import type { Context } from '../context.js';
 import { CliError, ExitCode, toCliError } from '../errors.js';
 import { parseGoInt, parseGoUint } from '../flags.js';
 
-/** A command-line word as the bytes etcd stores (UTF-8), as a plain Uint8Array (never a Buffer view). */
-export const bytes = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'utf8'));
-
-/**
- * The range end selecting every key that starts with `prefix` ("foo" → "fop"; all-0xff → "\0"), always a new
- * array. (The SDK's prefixEnd slices its input, which for a Buffer is a view: the input would be modified.)
- */
-export function prefixRangeEnd(prefix: Uint8Array): Uint8Array {
-  for (let i = prefix.length - 1; i >= 0; i--) {
-    if (prefix[i]! < 0xff) {
-      const end = Uint8Array.from(prefix.subarray(0, i + 1));
-      end[i]! += 1;
-      return end;
-    }
-  }
-  return Uint8Array.of(0);
-}
-
 /**
  * One unary RPC bounded by `--command-timeout` (etcdctl's commandCtx). A failure becomes a CliError with
  * `code` (exit 1 unless said otherwise), worded as etcdctl words it, optionally wrapped (`failed to grant lease (…)`).

@@ -16,7 +16,8 @@ import type { CommandSpec } from '../command.js';
 import type { Context } from '../context.js';
 import { CliError, ExitCode, toCliError } from '../errors.js';
 import type { QueueEntry } from '../printers/index.js';
-import { bytes, prefixRangeEnd, unary, untilSignal } from './common.js';
+import { unary, untilSignal } from './common.js';
+import { bytes, prefixRangeEnd } from '../keys.js';
 
 export const electCommand: CommandSpec = {
   name: 'elect',

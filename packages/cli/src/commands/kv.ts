@@ -17,9 +17,8 @@ import type { Context } from '../context.js';
 import { CliError, ExitCode } from '../errors.js';
 import { type FlagSet, type FlagSpec, parseGoInt } from '../flags.js';
 import { SimplePrinter } from '../printers/index.js';
-import { bytes, prefixRangeEnd, unary } from './common.js';
-
-const NUL = Uint8Array.of(0);
+import { bytes, keyRange } from '../keys.js';
+import { unary } from './common.js';
 
 export const GET_FLAGS: FlagSpec[] = [
   { name: 'consistency', type: 'string', default: 'l', usage: 'Linearizable(l) or Serializable(s)' },
@@ -62,11 +61,8 @@ export function rangeRequestFromArgs(flags: FlagSet, args: readonly string[]): I
   if (prefix && fromKey) throw new CliError(ExitCode.BadArgs, '`--prefix` and `--from-key` cannot be set at the same time, choose one');
   const consistency = flags.string('consistency');
   if (consistency !== 's' && consistency !== 'l') throw new CliError(ExitCode.BadFeature, `unknown consistency flag ${JSON.stringify(consistency)}`);
-  let key = bytes(args[0]!);
-  let rangeEnd: Uint8Array = new Uint8Array(0);
-  if (args.length > 1) {
-    if (prefix || fromKey) throw new CliError(ExitCode.BadArgs, 'too many arguments, only accept one argument when `--prefix` or `--from-key` is set');
-    rangeEnd = bytes(args[1]!);
+  if (args.length > 1 && (prefix || fromKey)) {
+    throw new CliError(ExitCode.BadArgs, 'too many arguments, only accept one argument when `--prefix` or `--from-key` is set');
   }
   const rev = flags.int('rev');
   const order = flags.string('order').toUpperCase();
@@ -83,16 +79,7 @@ export function rangeRequestFromArgs(flags: FlagSet, args: readonly string[]): I
   }
   // clientv3.WithSort: ascending by key is the server's default order, so it is sent as "no sort".
   if (sortTarget === RangeRequest_SortTarget.KEY && sortOrder === RangeRequest_SortOrder.ASCEND) sortOrder = RangeRequest_SortOrder.NONE;
-  if (prefix) {
-    if (key.length === 0) {
-      key = NUL;
-      rangeEnd = NUL;
-    } else rangeEnd = prefixRangeEnd(key);
-  }
-  if (fromKey) {
-    if (key.length === 0) key = NUL;
-    rangeEnd = NUL;
-  }
+  const { key, rangeEnd } = keyRange(args[0]!, args[1], { prefix, fromKey });
   return {
     key,
     rangeEnd,
@@ -141,22 +128,10 @@ export function deleteRequestFromArgs(flags: FlagSet, args: readonly string[]): 
   const prefix = flags.bool('prefix');
   const fromKey = flags.bool('from-key');
   if (prefix && fromKey) throw new CliError(ExitCode.BadArgs, '`--prefix` and `--from-key` cannot be set at the same time, choose one');
-  let key = bytes(args[0]!);
-  let rangeEnd: Uint8Array = new Uint8Array(0);
-  if (args.length > 1) {
-    if (prefix || fromKey) throw new CliError(ExitCode.BadArgs, 'too many arguments, only accept one argument when `--prefix` or `--from-key` is set');
-    rangeEnd = bytes(args[1]!);
+  if (args.length > 1 && (prefix || fromKey)) {
+    throw new CliError(ExitCode.BadArgs, 'too many arguments, only accept one argument when `--prefix` or `--from-key` is set');
   }
-  if (prefix) {
-    if (key.length === 0) {
-      key = NUL;
-      rangeEnd = NUL;
-    } else rangeEnd = prefixRangeEnd(key);
-  }
-  if (fromKey) {
-    if (key.length === 0) key = NUL;
-    rangeEnd = NUL;
-  }
+  const { key, rangeEnd } = keyRange(args[0]!, args[1], { prefix, fromKey });
   return { key, rangeEnd, prevKv: flags.bool('prev-kv') };
 }
 

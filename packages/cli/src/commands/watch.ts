@@ -25,7 +25,7 @@ import { ExecError, runCommand } from '../exec.js';
 import { FlagError, FlagSet, type FlagSpec } from '../flags.js';
 import { goQuote, goQuoteSlice, hexId } from '../go-format.js';
 import { WatchSession } from '../streams.js';
-import { bytes, prefixRangeEnd } from './common.js';
+import { keyRange } from '../keys.js';
 import { argify } from './txn.js';
 
 const WATCH_FLAGS: FlagSpec[] = [
@@ -116,18 +116,9 @@ function commandLineSpec(ctx: Context, envKey: string, envRange: string): WatchS
 /** The create request of a watcher (etcdctl's getWatchChan); throws a plain message on bad arguments. */
 function watchRequest(spec: WatchSpec): Init<WatchCreateRequest> {
   if (spec.args.length < 1) throw new CliError(ExitCode.BadArgs, errBadArgsNum);
-  let key: Uint8Array = bytes(spec.args[0]!);
-  let rangeEnd: Uint8Array = new Uint8Array(0);
-  if (spec.args.length === 2) {
-    if (spec.prefix) throw new CliError(ExitCode.BadArgs, '`range_end` and `--prefix` are mutually exclusive');
-    rangeEnd = bytes(spec.args[1]!);
-  }
-  if (spec.prefix) {
-    if (key.length === 0) {
-      key = Uint8Array.of(0);
-      rangeEnd = Uint8Array.of(0);
-    } else rangeEnd = prefixRangeEnd(key);
-  }
+  if (spec.args.length === 2 && spec.prefix) throw new CliError(ExitCode.BadArgs, '`range_end` and `--prefix` are mutually exclusive');
+  // Two arguments are a key and a range end; further ones are ignored, as by etcdctl.
+  const { key, rangeEnd } = keyRange(spec.args[0]!, spec.args.length === 2 ? spec.args[1] : undefined, { prefix: spec.prefix });
   return { key, rangeEnd, startRevision: spec.rev, prevKv: spec.prevKv, progressNotify: spec.progressNotify };
 }
 

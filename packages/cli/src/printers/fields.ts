@@ -20,9 +20,17 @@ import type {
 } from '@latchkey/proto';
 import { goQuote, goStringSlice } from '../go-format.js';
 import { ALARM_TYPE_NAMES, type DbStatus, type EpHashKV, type EpHealth, type EpStatus, EVENT_TYPE_NAMES, type PrinterOptions, UnsupportedPrinter, ZERO_HEADER } from './printer.js';
-import { type AuthOutput, authFields } from './auth.js';
+import { type AuthOutput, PERM_NAMES } from './auth.js';
+import { CliError, ExitCode } from '../errors.js';
+import type { Output } from '../io.js';
 
 const u64 = (v: bigint): string => BigInt.asUintN(64, v).toString();
+
+/** A response header as its four field lines (a missing header prints as zeros). */
+export function fieldsHeader(h: ResponseHeader | undefined): string {
+  const x = h ?? ZERO_HEADER;
+  return `"ClusterID" : ${u64(x.clusterId)}\n"MemberID" : ${u64(x.memberId)}\n"Revision" : ${x.revision}\n"RaftTerm" : ${u64(x.raftTerm)}\n`;
+}
 
 export class FieldsPrinter extends UnsupportedPrinter {
   constructor(private readonly o: PrinterOptions) {
@@ -34,11 +42,7 @@ export class FieldsPrinter extends UnsupportedPrinter {
   }
 
   private hdr(h: ResponseHeader | undefined): void {
-    const x = h ?? ZERO_HEADER;
-    this.line(`"ClusterID" : ${u64(x.clusterId)}`);
-    this.line(`"MemberID" : ${u64(x.memberId)}`);
-    this.line(`"Revision" : ${x.revision}`);
-    this.line(`"RaftTerm" : ${u64(x.raftTerm)}`);
+    this.o.out.out(fieldsHeader(h));
   }
 
   private kv(pfx: string, kv: KeyValue): void {
@@ -182,5 +186,25 @@ export class FieldsPrinter extends UnsupportedPrinter {
 
   override auth(o: AuthOutput): void {
     authFields(o, this.o.out);
+  }
+}
+
+/** The fields form: the header's four fields, then the response's own. */
+function authFields(o: AuthOutput, io: Output): void {
+  const hdr = (h: ResponseHeader | undefined): void => io.out(fieldsHeader(h));
+  switch (o.kind) {
+    case 'roleGet':
+      hdr(o.resp.header);
+      for (const p of o.resp.perm) io.out(`"PermType" :  ${PERM_NAMES[p.permType] ?? p.permType}\n"Key" : ${goQuote(p.key)}\n"RangeEnd" : ${goQuote(p.rangeEnd)}\n`);
+      return;
+    case 'roleList':
+      hdr(o.resp.header);
+      io.out(`"Roles" :${o.resp.roles.map((r) => ` ${goQuote(r)}`).join('')}\n`);
+      return;
+    case 'userGet':
+    case 'userList':
+      throw new CliError(ExitCode.BadFeature, 'fields not supported as output format');
+    default:
+      hdr(o.header);
   }
 }

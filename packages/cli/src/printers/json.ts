@@ -41,7 +41,8 @@ import type {
 } from '@latchkey/proto';
 import { goJsonString } from '../go-format.js';
 import type { DbStatus, EpHashKV, EpHealth, EpStatus, Printer, PrinterOptions, QueueStatus } from './printer.js';
-import { type AuthOutput, authJson } from './auth.js';
+import type { AuthOutput } from './auth.js';
+import type { Output } from '../io.js';
 
 /** A JSON object under construction: fields in insertion order, values already encoded. */
 class Obj {
@@ -97,8 +98,9 @@ function headerFields(h: ResponseHeader): Obj {
   return new Obj().uint('cluster_id', h.clusterId).uint('member_id', h.memberId).int('revision', h.revision).uint('raft_term', h.raftTerm);
 }
 
-/** A `*ResponseHeader` field: omitted when nil. */
-const header = (h: ResponseHeader | undefined): string | undefined => (h === undefined ? undefined : headerFields(h).toString());
+/** A `*ResponseHeader` field's JSON: undefined (omitted) when nil. */
+export const headerJson = (h: ResponseHeader | undefined): string | undefined => (h === undefined ? undefined : headerFields(h).toString());
+const header = headerJson;
 
 export function keyValueJson(kv: KeyValue): string {
   return new Obj()
@@ -311,4 +313,39 @@ export class JsonPrinter implements Printer {
   auth(o: AuthOutput): void {
     authJson(o, this.o.out);
   }
+}
+
+/** The Go JSON form: `{"header":…}` plus the response's lists. */
+function authJson(o: AuthOutput, io: Output): void {
+  const withHeader = (h: ResponseHeader | undefined, extra: string): string => {
+    const head = headerJson(h);
+    return `{${[head === undefined ? '' : `"header":${head}`, extra].filter((x) => x !== '').join(',')}}`;
+  };
+  const strings = (name: string, items: readonly string[]): string => (items.length === 0 ? '' : `"${name}":[${items.map(goJsonString).join(',')}]`);
+  let json: string;
+  switch (o.kind) {
+    case 'roleGet': {
+      const perms = o.resp.perm.map((p) => {
+        const f: string[] = [];
+        if (p.permType !== 0) f.push(`"permType":${p.permType}`);
+        if (p.key.length > 0) f.push(`"key":"${Buffer.from(p.key).toString('base64')}"`);
+        if (p.rangeEnd.length > 0) f.push(`"range_end":"${Buffer.from(p.rangeEnd).toString('base64')}"`);
+        return `{${f.join(',')}}`;
+      });
+      json = withHeader(o.resp.header, perms.length === 0 ? '' : `"perm":[${perms.join(',')}]`);
+      break;
+    }
+    case 'roleList':
+      json = withHeader(o.resp.header, strings('roles', o.resp.roles));
+      break;
+    case 'userGet':
+      json = withHeader(o.resp.header, strings('roles', o.resp.roles));
+      break;
+    case 'userList':
+      json = withHeader(o.resp.header, strings('users', o.resp.users));
+      break;
+    default:
+      json = withHeader(o.header, '');
+  }
+  io.out(`${json}\n`);
 }

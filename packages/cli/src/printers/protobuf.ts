@@ -4,6 +4,11 @@
  * Endpoint and snapshot results have no protobuf form (exit 4, `protobuf not supported as output format`).
  */
 import {
+  AuthRoleGetResponse,
+  AuthRoleListResponse,
+  AuthUserAddResponse,
+  AuthUserGetResponse,
+  AuthUserListResponse,
   AlarmResponse,
   DeleteRangeResponse,
   MemberAddResponse,
@@ -24,7 +29,8 @@ import {
   type LeaseTimeToLiveResponse,
 } from '@latchkey/proto';
 import { type PrinterOptions, UnsupportedPrinter } from './printer.js';
-import { type AuthOutput, authProtobuf } from './auth.js';
+import type { AuthOutput } from './auth.js';
+import type { Output } from '../io.js';
 
 export class ProtobufPrinter extends UnsupportedPrinter {
   constructor(private readonly o: PrinterOptions) {
@@ -96,3 +102,19 @@ export class ProtobufPrinter extends UnsupportedPrinter {
   }
 }
 
+/** The protobuf form: the response message's encoding. */
+function authProtobuf(o: AuthOutput, io: Output): void {
+  switch (o.kind) {
+    case 'roleGet':
+      return io.out(AuthRoleGetResponse.encode(o.resp));
+    case 'roleList':
+      return io.out(AuthRoleListResponse.encode(o.resp));
+    case 'userGet':
+      return io.out(AuthUserGetResponse.encode(o.resp));
+    case 'userList':
+      return io.out(AuthUserListResponse.encode(o.resp));
+    default:
+      // Every other auth response is a header alone, encoded alike.
+      return io.out(AuthUserAddResponse.encode({ header: o.header }));
+  }
+}

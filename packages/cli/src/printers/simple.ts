@@ -3,6 +3,7 @@
  * TTL(…)`, comma-separated member and endpoint rows. Keys and values are written as raw bytes (`--hex`: `\xNN`).
  */
 import type {
+  Permission,
   AlarmResponse,
   DeleteRangeResponse,
   KeyValue,
@@ -24,7 +25,9 @@ import type {
 } from '@latchkey/proto';
 import { hex16, hexEscaped, hexId, hexPad16 } from '../go-format.js';
 import { ALARM_TYPE_NAMES, type DbStatus, type EpHashKV, type EpHealth, type EpStatus, EVENT_TYPE_NAMES, type Printer, type PrinterOptions, type QueueStatus } from './printer.js';
-import { type AuthOutput, authSimple } from './auth.js';
+import type { AuthOutput } from './auth.js';
+import { prefixRangeEnd } from '../keys.js';
+import type { Output } from '../io.js';
 import { dbStatusRows, endpointHashKVRows, endpointStatusRows, memberListRows } from './table.js';
 
 export class SimplePrinter implements Printer {
@@ -193,3 +196,60 @@ export class SimplePrinter implements Printer {
     authSimple(o, this.o.out);
   }
 }
+
+/** The simple form. */
+function authSimple(o: AuthOutput, io: Output): void {
+  const line = (s: string | Uint8Array): void => {
+    io.out(s);
+    io.out('\n');
+  };
+  switch (o.kind) {
+    case 'roleAdd':
+      return line(`Role ${o.role} created`);
+    case 'roleDelete':
+      return line(`Role ${o.role} deleted`);
+    case 'roleGrantPermission':
+      return line(`Role ${o.role} updated`);
+    case 'roleRevokePermission':
+      if (o.end.length === 0) return line(`Permission of key ${o.key} is revoked from role ${o.role}`);
+      if (!(o.end.length === 1 && o.end[0] === 0)) return line(`Permission of range [${o.key}, ${Buffer.from(o.end).toString('latin1')}) is revoked from role ${o.role}`);
+      return line(`Permission of range [${o.key}, <open ended> is revoked from role ${o.role}`);
+    case 'roleGet': {
+      line(`Role ${o.role}`);
+      const show = (p: Permission): void => {
+        if (p.rangeEnd.length === 0) return line(Buffer.concat([Buffer.from('\t'), p.key]));
+        const parts: Uint8Array[] = [Buffer.from('\t['), p.key];
+        if (!(p.rangeEnd.length === 1 && p.rangeEnd[0] === 0)) parts.push(Buffer.from(', '), p.rangeEnd, Buffer.from(')'));
+        else parts.push(Buffer.from(', <open ended>'));
+        if (same(prefixRangeEnd(p.key), p.rangeEnd)) parts.push(Buffer.from(' (prefix '), p.key, Buffer.from(')'));
+        line(Buffer.concat(parts));
+      };
+      line('KV Read:');
+      for (const p of o.resp.perm) if (p.permType === 0 || p.permType === 2) show(p);
+      line('KV Write:');
+      for (const p of o.resp.perm) if (p.permType === 1 || p.permType === 2) show(p);
+      return;
+    }
+    case 'roleList':
+      for (const r of o.resp.roles) line(r);
+      return;
+    case 'userAdd':
+      return line(`User ${o.user} created`);
+    case 'userDelete':
+      return line(`User ${o.user} deleted`);
+    case 'userGrantRole':
+      return line(`Role ${o.role} is granted to user ${o.user}`);
+    case 'userRevokeRole':
+      return line(`Role ${o.role} is revoked from user ${o.user}`);
+    case 'userChangePassword':
+      return line('Password updated');
+    case 'userGet':
+      line(`User: ${o.user}`);
+      return line(`Roles:${o.resp.roles.map((r) => ` ${r}`).join('')}`);
+    case 'userList':
+      for (const u of o.resp.users) line(u);
+      return;
+  }
+}
+
+const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b));
