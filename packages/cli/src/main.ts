@@ -118,6 +118,12 @@ export async function main(argv: readonly string[]): Promise<void> {
   process.on('unhandledRejection', crash);
   // Node's own warnings (grpc-js sets an IP address as TLS server name, which Node deprecates) are not for users.
   process.removeAllListeners('warning');
+  // A reader that went away (`latchctl get --prefix '' | head -1`): end quietly with the status a shell reports
+  // for a program killed by SIGPIPE, as etcdctl is.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(128 + 13);
+    crash(err);
+  });
   const code = await run(argv);
   await flushOutput();
   process.exit(code);
