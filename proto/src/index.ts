@@ -17,3 +17,4 @@ export { Reader, Writer, WireError, withWriter, EMPTY_BYTES } from './runtime/wi
 export { JsonError, type JsonObject, type JsonValue } from './runtime/json.js';
 export type { Init, MessageType, MethodDesc, ServiceDesc, RequestOf, ResponseOf } from './runtime/types.js';
 export * from './errors.js';
+export * as hpack from './h2/hpack.js';

@@ -90,28 +90,64 @@ export class ProtocolError extends Error {
   }
 }
 
-/** Splits a DATA byte stream into gRPC length-prefixed messages. */
+/**
+ * Splits a DATA byte stream into gRPC length-prefixed messages. Chunks of a message in progress are kept as they
+ * came and joined once, when the message is whole (joining on every chunk would copy a large message once per
+ * DATA frame).
+ */
 export class FrameParser {
-  private buf: Buffer = Buffer.alloc(0);
+  private parts: Buffer[] = [];
+  private bytes = 0;
+  /** Length of the message in progress once its 5-byte prefix is in; -1 before. */
+  private need = -1;
 
   constructor(private readonly max: number) {}
 
   get pending(): boolean {
-    return this.buf.length > 0;
+    return this.bytes > 0 || this.need >= 0;
   }
 
   push(chunk: Buffer): Buffer[] {
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    this.parts.push(chunk);
+    this.bytes += chunk.length;
     const out: Buffer[] = [];
-    while (this.buf.length >= 5) {
-      const compressed = this.buf[0]!;
-      const len = this.buf.readUInt32BE(1);
-      if (compressed !== 0) throw new ProtocolError(GrpcCode.UNIMPLEMENTED, 'grpc: compressed messages are not supported');
-      if (len > this.max) throw new ProtocolError(GrpcCode.RESOURCE_EXHAUSTED, `grpc: received message larger than max (${len} vs. ${this.max})`);
-      if (this.buf.length < 5 + len) break;
-      out.push(this.buf.subarray(5, 5 + len));
-      this.buf = this.buf.subarray(5 + len);
+    for (;;) {
+      if (this.need < 0) {
+        if (this.bytes < 5) break;
+        const head = this.take(5);
+        if (head[0] !== 0) throw new ProtocolError(GrpcCode.UNIMPLEMENTED, 'grpc: compressed messages are not supported');
+        const len = head.readUInt32BE(1);
+        if (len > this.max) throw new ProtocolError(GrpcCode.RESOURCE_EXHAUSTED, `grpc: received message larger than max (${len} vs. ${this.max})`);
+        this.need = len;
+      }
+      if (this.bytes < this.need) break;
+      out.push(this.take(this.need));
+      this.need = -1;
     }
+    return out;
+  }
+
+  /** Removes and returns the first `n` buffered bytes (a view when one chunk holds them, else one copy). */
+  private take(n: number): Buffer {
+    const first = this.parts[0];
+    if (first !== undefined && first.length >= n) {
+      const out = first.subarray(0, n);
+      if (first.length === n) this.parts.shift();
+      else this.parts[0] = first.subarray(n);
+      this.bytes -= n;
+      return out;
+    }
+    const out = Buffer.allocUnsafe(n);
+    let off = 0;
+    while (off < n) {
+      const c = this.parts[0]!;
+      const k = Math.min(c.length, n - off);
+      c.copy(out, off, 0, k);
+      off += k;
+      if (k === c.length) this.parts.shift();
+      else this.parts[0] = c.subarray(k);
+    }
+    this.bytes -= n;
     return out;
   }
 }

@@ -2,7 +2,9 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLIENT_PREFACE, H2Connection, type H2Stream } from './connection.js';
-import { encodeIndexed, encodeLiteral } from './hpack.js';
+import { hpack } from '@latchkey/proto';
+
+const { encodeIndexed, encodeLiteral } = hpack;
 
 /**
  * The HTTP/2 engine against a real, independent peer: Node's own HTTP/2 client (nghttp2). A tiny server reads

@@ -1,6 +1,8 @@
 import type { Duplex } from 'node:stream';
-import { type HeaderMap, HpackDecoder, HpackError } from './hpack.js';
-import { HuffmanError } from './huffman.js';
+import { hpack } from '@latchkey/proto';
+
+type HeaderMap = hpack.HeaderMap;
+const { HpackDecoder, HpackError } = hpack;
 
 /**
  * The server side of one HTTP/2 connection (RFC 9113), written for the client API's gRPC traffic: cleartext
@@ -397,7 +399,7 @@ export class H2Connection {
       // Always decode: the HPACK state must follow every block, even one we are about to refuse.
       headers = this.decoder.decode(block, MAX_HEADER_LIST);
     } catch (err) {
-      if (err instanceof HpackError || err instanceof HuffmanError) throw new ConnectionError(H2_ERROR.COMPRESSION_ERROR, err.message);
+      if (err instanceof HpackError) throw new ConnectionError(H2_ERROR.COMPRESSION_ERROR, err.message);
       throw err;
     }
     const existing = this.streams.get(streamId);

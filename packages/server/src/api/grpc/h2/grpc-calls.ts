@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { GrpcCode } from '@latchkey/proto';
+import { GrpcCode, hpack } from '@latchkey/proto';
 import type { Logger } from '../../../node/etcd-server.js';
 import { toWireError } from '../../errors.js';
 import {
@@ -16,13 +16,14 @@ import {
   type UnaryHandler,
 } from '../call.js';
 import type { H2Stream } from './connection.js';
-import { encodeIndexed, encodeLiteral } from './hpack.js';
 
 /**
  * gRPC calls over our own HTTP/2 engine (./connection.ts): the same contract as the calls over Node's `http2`
  * in ../h2-server.ts — length-prefixed messages, `grpc-status`/`grpc-message` in trailers or a trailers-only
  * response — with the response header blocks encoded once at startup.
  */
+
+const { encodeIndexed, encodeLiteral } = hpack;
 
 const RESPONSE_HEADERS = Buffer.concat([encodeIndexed(':status', '200'), encodeLiteral('content-type', 'application/grpc')]);
 const TRAILERS_OK = encodeLiteral('grpc-status', '0');

@@ -1,10 +1,13 @@
-import { huffmanDecode } from './huffman.js';
+import { huffmanDecode, HuffmanError } from './huffman.js';
+
+export { HuffmanError, huffmanDecode, huffmanEncode } from './huffman.js';
 
 /**
- * HPACK (RFC 7541) for the server side of one HTTP/2 connection: a full decoder for the client's header blocks
+ * HPACK (RFC 7541) for one side of an HTTP/2 connection (the server's client API and the SDK's transport both use
+ * it): a full decoder for the peer's header blocks
  * (static table, dynamic table with size updates, integers, Huffman strings) and an encoder that only ever emits
- * "literal without indexing" and static-table references — the server's few response headers never touch its
- * own dynamic table, so the client's decoder state never depends on us and the encoding is a constant per header.
+ * "literal without indexing" and static-table references — our own header blocks never touch the dynamic table,
+ * so the peer's decoder state never depends on us and the encoding of a header is a constant.
  *
  * Strings are kept as latin1 (one char per octet): header octets round-trip exactly, and the dynamic table's
  * size accounting (name octets + value octets + 32 per entry) is just `.length`.
@@ -122,7 +125,13 @@ export class HpackDecoder {
       const huffman = (block[pos]! & 0x80) !== 0;
       const len = int(7);
       if (pos + len > end) throw new HpackError('hpack: truncated string');
-      const s = huffman ? huffmanDecode(block, pos, pos + len) : latin1(block, pos, pos + len);
+      let s: string;
+      try {
+        s = huffman ? huffmanDecode(block, pos, pos + len) : latin1(block, pos, pos + len);
+      } catch (err) {
+        if (err instanceof HuffmanError) throw new HpackError(err.message);
+        throw err;
+      }
       pos += len;
       return s;
     };
