@@ -54,6 +54,16 @@ describe.each(targets)('client conformance - %s', (kind) => {
     expect(await client.get('kv/a')).toBeUndefined();
   });
 
+  it('kv: credentials for a cluster without authentication are not an error (as clientv3)', async () => {
+    const withAuth = new Client({ endpoints: [member.endpoint], auth: { username: 'nobody', password: 'x' } });
+    try {
+      await withAuth.put('cc/auth-off', 'v');
+      expect(await withAuth.getString('cc/auth-off')).toBe('v');
+    } finally {
+      withAuth.close();
+    }
+  });
+
   it('txn: both branches, nested txn, typed errors for bad requests', async () => {
     const ok = await client.txn().if(Cmp.absent('txn/k')).success(Op.put('txn/k', 'v'), Op.get('txn/k')).failure(Op.get('txn/k')).commit();
     expect(ok.succeeded).toBe(true);

@@ -51,7 +51,8 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
 export function prefixEnd(prefix: Uint8Array): Uint8Array {
   for (let i = prefix.length - 1; i >= 0; i--) {
     if (prefix[i]! < 0xff) {
-      const end = prefix.slice(0, i + 1);
+      // A copy: on a Buffer, slice() is a view, and incrementing it would change the caller's key.
+      const end = Uint8Array.prototype.slice.call(prefix, 0, i + 1);
       end[i]! += 1;
       return end;
     }

@@ -1,6 +1,7 @@
 /**
- * The connection layer: one grpc-js channel per endpoint, endpoint health and failover, call deadlines and
- * cancellation, authentication tokens, and the retry policy.
+ * The connection layer: one HTTP/2 channel per endpoint (our own, ./transport/h2-channel.ts: grpc-js's cost a
+ * millisecond of CPU per call), endpoint health and failover, call deadlines and cancellation, authentication
+ * tokens, and the retry policy.
  *
  * Retry contract (the point of this module):
  *  - a request that provably never reached a server (the channel never became ready, or the server answered
@@ -17,6 +18,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Init, MethodDesc, RequestOf, ResponseOf } from '@latchkey/proto';
 import { AuthenticateRequest, AuthenticateResponse, AuthService, GrpcCode } from '@latchkey/proto';
 import pRetry from 'p-retry';
+import { H2Channel } from './transport/h2-channel.js';
 import {
   AbortError,
   ClientClosedError,
@@ -47,7 +49,10 @@ export interface ConnectionOptions {
   defaultTimeoutMs?: number;
   /** How many times a retryable failure is retried (default 8, with backoff 25 ms → 1 s). */
   maxRetries?: number;
-  /** Extra grpc-js channel options. */
+  /**
+   * Channel options in grpc-js's vocabulary; the ones the channel honours are `grpc.keepalive_time_ms` (ping
+   * period while calls are open, default 10 s) and `grpc.keepalive_timeout_ms` (default 5 s).
+   */
   channelOptions?: grpc.ChannelOptions;
 }
 
@@ -66,7 +71,7 @@ export interface UnaryOptions extends CallOptions {
 interface Endpoint {
   readonly target: string;
   readonly secure: boolean;
-  client: grpc.Client | undefined;
+  client: H2Channel | undefined;
   /** performance.now() until which this endpoint is avoided after a failure. */
   downUntil: number;
 }
@@ -87,7 +92,7 @@ export class Connection {
   private closed = false;
   private token: string | undefined;
   private tokenPromise: Promise<string> | undefined;
-  private readonly credentialsSecure: grpc.ChannelCredentials;
+  private readonly tlsFiles: { ca: Buffer | null; cert: Buffer | null; key: Buffer | null };
   private readonly dialTimeoutMs: number;
   private readonly defaultTimeoutMs: number;
   private readonly maxRetries: number;
@@ -103,7 +108,7 @@ export class Connection {
     const tls = typeof options.tls === 'object' ? options.tls : {};
     const buf = (v: string | Uint8Array | undefined): Buffer | null =>
       v === undefined ? null : Buffer.from(typeof v === 'string' ? Buffer.from(v) : v);
-    this.credentialsSecure = grpc.credentials.createSsl(buf(tls.ca), buf(tls.key), buf(tls.cert));
+    this.tlsFiles = { ca: buf(tls.ca), cert: buf(tls.cert), key: buf(tls.key) };
     this.dialTimeoutMs = options.dialTimeoutMs ?? 5_000;
     this.defaultTimeoutMs = options.defaultTimeoutMs ?? 30_000;
     this.maxRetries = options.maxRetries ?? 8;
@@ -173,6 +178,11 @@ export class Connection {
             if (signal.aborted || Date.now() >= deadline) return false;
             if (!(error instanceof LatchkeyError)) return false;
             if (error.etcdError === 'InvalidAuthToken') this.token = undefined;
+            // We went without a token because auth was off; it has been enabled since: fetch one and retry.
+            if (error.etcdError === 'UserEmpty' && this.options.auth && this.token === '') {
+              this.token = undefined;
+              return true;
+            }
             if (error.retryable) return true;
             return options.idempotent && isAmbiguousTransportError(error);
           },
@@ -243,7 +253,10 @@ export class Connection {
   /** Call metadata: the auth token when authentication is configured (fetched once, renewed on demand). */
   async metadata(deadline: number, signal: AbortSignal): Promise<grpc.Metadata> {
     const md = new grpc.Metadata();
-    if (this.options.auth) md.set('token', await this.authToken(deadline, signal));
+    if (this.options.auth) {
+      const token = await this.authToken(deadline, signal);
+      if (token !== '') md.set('token', token);
+    }
     return md;
   }
 
@@ -254,9 +267,17 @@ export class Connection {
         const { username, password } = this.options.auth!;
         const ep = await this.readyEndpoint(deadline, signal);
         const bytes = AuthenticateRequest.encode({ name: username, password });
-        const res = await this.unaryOnce<AuthenticateResponse>(ep, AuthService.Authenticate, bytes, new grpc.Metadata(), deadline, signal);
-        this.token = res.token;
-        return res.token;
+        let token: string;
+        try {
+          token = (await this.unaryOnce<AuthenticateResponse>(ep, AuthService.Authenticate, bytes, new grpc.Metadata(), deadline, signal)).token;
+        } catch (err) {
+          // As etcd's clientv3: credentials for a cluster without authentication are not an error; calls go
+          // without a token (and fetch one once auth is enabled and a call is refused for want of it).
+          if (!(err instanceof LatchkeyError && err.etcdError === 'AuthNotEnabled')) throw err;
+          token = '';
+        }
+        this.token = token;
+        return token;
       } finally {
         this.tokenPromise = undefined;
       }
@@ -292,7 +313,7 @@ export class Connection {
   }
 
   /** The grpc-js client for the current (ready) endpoint, for streams. */
-  async streamClient(deadline: number, signal: AbortSignal): Promise<{ client: grpc.Client; ep: Endpoint; metadata: grpc.Metadata }> {
+  async streamClient(deadline: number, signal: AbortSignal): Promise<{ client: H2Channel; ep: Endpoint; metadata: grpc.Metadata }> {
     const ep = await this.readyEndpoint(deadline, signal);
     const metadata = await this.metadata(deadline, signal);
     return { client: this.clientFor(ep), ep, metadata };
@@ -303,18 +324,16 @@ export class Connection {
     this.token = undefined;
   }
 
-  private clientFor(ep: Endpoint): grpc.Client {
+  private clientFor(ep: Endpoint): H2Channel {
     if (this.closed) throw new ClientClosedError();
-    ep.client ??= new grpc.Client(ep.target, ep.secure ? this.credentialsSecure : grpc.credentials.createInsecure(), {
-      'grpc.initial_reconnect_backoff_ms': 100,
-      'grpc.min_reconnect_backoff_ms': 100,
-      'grpc.max_reconnect_backoff_ms': 1_000,
-      'grpc.max_receive_message_length': 2 ** 31 - 1,
-      'grpc.max_send_message_length': 2 ** 31 - 1,
-      'grpc.keepalive_time_ms': 10_000,
-      'grpc.keepalive_timeout_ms': 5_000,
-      'grpc.enable_retries': 0,
-      ...this.options.channelOptions,
+    const co = this.options.channelOptions ?? {};
+    const num = (k: string): number | undefined => (typeof co[k] === 'number' ? (co[k] as number) : undefined);
+    ep.client ??= new H2Channel(ep.target, {
+      tls: ep.secure ? this.tlsFiles : undefined,
+      keepaliveTimeMs: num('grpc.keepalive_time_ms') ?? 10_000,
+      keepaliveTimeoutMs: num('grpc.keepalive_timeout_ms') ?? 5_000,
+      minBackoffMs: 100,
+      maxBackoffMs: 1_000,
     });
     return ep.client;
   }
@@ -324,7 +343,7 @@ export class Connection {
   }
 }
 
-/** grpc-js reports calls that failed before any byte was sent with these details. */
+/** Calls that failed before any byte was sent report these details (our channel does as grpc-js does). */
 function notSent(err: unknown): boolean {
   const details = (err as { details?: unknown }).details;
   return typeof details === 'string' && details.startsWith('No connection established');

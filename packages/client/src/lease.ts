@@ -8,7 +8,7 @@
  * means the lease is gone. The stream is re-opened (on another endpoint when needed) after it breaks, and every
  * registered lease is refreshed at once.
  */
-import type * as grpc from '@grpc/grpc-js';
+import type { ClientStream } from './transport/h2-channel.js';
 import {
   LeaseKeepAliveRequest,
   LeaseKeepAliveResponse,
@@ -98,7 +98,7 @@ interface Registration {
 
 /** The client's single keep-alive stream. */
 export class KeepAliveMux {
-  private stream: grpc.ClientDuplexStream<Buffer, LeaseKeepAliveResponse> | undefined;
+  private stream: ClientStream<LeaseKeepAliveResponse> | undefined;
   private connecting: Promise<void> | undefined;
   private readonly regs = new Map<bigint, Registration>();
   /** Send times of unanswered requests per lease, oldest first (responses come back in order per lease). */

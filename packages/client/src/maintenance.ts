@@ -37,7 +37,7 @@ export async function* snapshot(client: Client, options: CallOptions = {}): Asyn
   const onAbort = (): void => call.cancel();
   signal.addEventListener('abort', onAbort, { once: true });
   try {
-    for await (const msg of call as AsyncIterable<SnapshotResponse>) {
+    for await (const msg of call) {
       yield { blob: msg.blob, remainingBytes: msg.remainingBytes };
     }
   } catch (err) {

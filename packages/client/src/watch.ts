@@ -12,7 +12,7 @@
  * Create requests are matched to `created` responses in order (etcd answers creates on a stream in the order it
  * receives them), so watch IDs are learned, never chosen.
  */
-import type * as grpc from '@grpc/grpc-js';
+import type { ClientStream } from './transport/h2-channel.js';
 import {
   Event_EventType,
   GrpcCode,
@@ -193,7 +193,7 @@ export class Watch implements AsyncIterable<WatchEvent> {
 
 /** The single Watch stream of a client and the watchers multiplexed over it. */
 export class WatchMux {
-  private stream: grpc.ClientDuplexStream<Buffer, WatchResponse> | undefined;
+  private stream: ClientStream<WatchResponse> | undefined;
   private connecting: Promise<void> | undefined;
   /** Watchers by server-assigned id on the current stream. */
   private readonly byId = new Map<bigint, Watch>();
@@ -290,7 +290,7 @@ export class WatchMux {
     }
   }
 
-  private attach(stream: grpc.ClientDuplexStream<Buffer, WatchResponse>): void {
+  private attach(stream: ClientStream<WatchResponse>): void {
     this.stream = stream;
     stream.on('data', (res: WatchResponse) => this.onResponse(res));
     const onBroken = (err?: unknown): void => {

@@ -34,6 +34,8 @@ export function authService(s: EtcdServer): ServiceImpl<typeof AuthService> {
       return { header: header(s), enabled: store.enabled, authRevision: store.revision };
     },
     async Authenticate(req) {
+      // As etcd's CheckPassword: with authentication off there is nothing to log in to.
+      if (!store.enabled) throw new AuthError('AuthNotEnabled');
       const u = store.user(req.name);
       const hash = u ? Buffer.from(u.password).toString() : '';
       if (!u || u.options?.noPassword || !(await verifyPassword(req.password, hash))) throw new AuthError('AuthFailed');
