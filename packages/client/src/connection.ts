@@ -16,9 +16,8 @@
 import { setMaxListeners } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import type { Init, MethodDesc, RequestOf, ResponseOf } from '@latchkey/proto';
-import { AuthenticateRequest, AuthenticateResponse, AuthService, GrpcCode } from '@latchkey/proto';
+import { AuthenticateRequest, AuthenticateResponse, AuthService, ConnectivityState, GrpcCode, H2Channel } from '@latchkey/proto';
 import pRetry from 'p-retry';
-import { H2Channel } from './transport/h2-channel.js';
 import {
   AbortError,
   ClientClosedError,
@@ -214,7 +213,7 @@ export class Connection {
     const ep = this.endpoints[start]!;
     const client = this.clientFor(ep);
     // The common case: the channel is up. Skip waitForReady's promise and timer.
-    if (client.getChannel().getConnectivityState(false) === grpc.connectivityState.READY) {
+    if (client.getChannel().getConnectivityState(false) === ConnectivityState.READY) {
       this.current = start;
       return ep;
     }

@@ -8,7 +8,7 @@
  * means the lease is gone. The stream is re-opened (on another endpoint when needed) after it breaks, and every
  * registered lease is refreshed at once.
  */
-import type { ClientStream } from './transport/h2-channel.js';
+import type { ClientStream } from '@latchkey/proto';
 import {
   LeaseKeepAliveRequest,
   LeaseKeepAliveResponse,

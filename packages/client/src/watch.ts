@@ -12,7 +12,7 @@
  * Create requests are matched to `created` responses in order (etcd answers creates on a stream in the order it
  * receives them), so watch IDs are learned, never chosen.
  */
-import type { ClientStream } from './transport/h2-channel.js';
+import type { ClientStream } from '@latchkey/proto';
 import {
   Event_EventType,
   GrpcCode,

@@ -1,4 +1,3 @@
-import * as grpc from '@grpc/grpc-js';
 import { createWriteStream, promises as fsp } from 'node:fs';
 import { connect as netConnect, createServer as createNetServer, isIP, type Server as NetServer, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -6,7 +5,8 @@ import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import {
   GrpcCode,
-
+  H2Channel,
+  metadata,
   raftpb,
   type Init,
   type LeaseKeepAliveRequest,
@@ -63,15 +63,16 @@ export interface TransportOptions {
 }
 
 const SNAPSHOT_CHUNK = 1024 * 1024;
-const PEER_CHANNEL_OPTIONS: grpc.ChannelOptions = {
-  'grpc.max_receive_message_length': 64 * 1024 * 1024,
-  'grpc.max_send_message_length': 64 * 1024 * 1024,
-  'grpc.keepalive_time_ms': 2000,
-  'grpc.keepalive_timeout_ms': 2000,
-  'grpc.keepalive_permit_without_calls': 1,
-  'grpc.initial_reconnect_backoff_ms': 50,
-  'grpc.max_reconnect_backoff_ms': 1000,
-};
+/** Peer RPC channels ping every 2 s while calls are open and give up on a silent peer after 2 s more. */
+function peerChannel(target: string, tls: TransportOptions['tls']): H2Channel {
+  return new H2Channel(target, {
+    tls: tls ? { ca: tls.ca ?? null, cert: tls.cert, key: tls.key } : undefined,
+    keepaliveTimeMs: 2000,
+    keepaliveTimeoutMs: 2000,
+    minBackoffMs: 50,
+    maxBackoffMs: 1000,
+  });
+}
 
 /**
  * The Raft message stream's own wire format (the hot path between members; everything else is gRPC):
@@ -106,7 +107,7 @@ const SOCKET_HIGH_WATER = 4 * 1024 * 1024;
  * with backoff.
  *
  * The rest (snapshots in 1 MiB chunks, forwarded lease requests, the membership for joining members) are gRPC
- * calls, made with grpc-js and served by the same HTTP/2 engine as the client API.
+ * calls, made with our H2Channel (@latchkey/proto) and served by the same HTTP/2 engine as the client API.
  */
 export class PeerTransport {
   private readonly grpcServer: GrpcServer;
@@ -356,8 +357,7 @@ const ALIVE_FRAME = Buffer.from([0, 0, 0, 1, FRAME_ALIVE]);
  */
 export function fetchMembers(url: string, tls: TransportOptions['tls'], deadlineMs: number): Promise<raftpb.MembersResponse> {
   const u = new URL(url);
-  const creds = tls ? grpc.credentials.createSsl(tls.ca ?? null, tls.key, tls.cert) : grpc.credentials.createInsecure();
-  const client = new grpc.Client(`${u.hostname}:${u.port}`, creds);
+  const client = peerChannel(`${u.hostname}:${u.port}`, tls);
   const m = raftpb.PeerService.Members;
   return new Promise<raftpb.MembersResponse>((resolve, reject) =>
     client.makeUnaryRequest<Init<raftpb.MembersRequest>, raftpb.MembersResponse>(
@@ -365,7 +365,7 @@ export function fetchMembers(url: string, tls: TransportOptions['tls'], deadline
       (v) => m.requestType.encode(v),
       (b) => m.responseType.decode(b),
       {},
-      new grpc.Metadata(),
+      metadata(),
       { deadline: Date.now() + deadlineMs },
       (err, res) => (err || !res ? reject(err ?? new Error('no response')) : resolve(res)),
     ),
@@ -374,7 +374,7 @@ export function fetchMembers(url: string, tls: TransportOptions['tls'], deadline
 
 /** The sending side towards one peer. */
 class PeerConnection {
-  private readonly client: grpc.Client;
+  private readonly client: H2Channel;
   private socket: Socket | TLSSocket | undefined;
   private queue: CoreMessage[] = [];
   private closed = false;
@@ -397,8 +397,7 @@ class PeerConnection {
     private readonly queueLimit: number,
   ) {
     const t = opts.tls;
-    const creds = t ? grpc.credentials.createSsl(t.ca ?? null, t.key, t.cert) : grpc.credentials.createInsecure();
-    this.client = new grpc.Client(target, creds, PEER_CHANNEL_OPTIONS);
+    this.client = peerChannel(target, t);
     const i = target.lastIndexOf(':');
     this.host = target.slice(0, i).replace(/^\[|\]$/g, '');
     this.port = Number(target.slice(i + 1));
@@ -517,7 +516,7 @@ class PeerConnection {
             svc.path,
             (v) => svc.requestType.encode(v),
             (b) => svc.responseType.decode(b),
-            new grpc.Metadata(),
+            metadata(),
             {},
             (err, res) => (err || !res ? reject(err ?? new Error('no ack')) : resolve(res)),
           );
@@ -553,7 +552,7 @@ class PeerConnection {
         (v) => m.requestType.encode(v),
         (b) => m.responseType.decode(b),
         req,
-        new grpc.Metadata(),
+        metadata(),
         { deadline: Date.now() + deadlineMs },
         (err, res) => (err || res === undefined ? reject(err ?? new Error('no response')) : resolve(res)),
       );

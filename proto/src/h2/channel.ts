@@ -1,15 +1,16 @@
 import { EventEmitter } from 'node:events';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import * as grpc from '@grpc/grpc-js';
-import { GrpcCode, hpack } from '@latchkey/proto';
+import { GrpcCode } from '../errors.js';
+import * as hpack from './hpack.js';
 
 /**
- * The SDK's own gRPC-over-HTTP/2 client channel to one endpoint: a lean replacement for grpc-js's channel on
- * the hot path, with the subset of grpc-js's `Client` API the SDK uses (`makeUnaryRequest`,
- * `makeBidiStreamRequest`, `makeServerStreamRequest`, `waitForReady`, `getChannel().getConnectivityState`,
- * `close`), so the connection layer can hold either. grpc-js spends about a millisecond of CPU per call on the
- * machines we measure; this channel a fifth of that, which is most of a lock handoff's client-side cost.
+ * Our gRPC-over-HTTP/2 client channel to one endpoint, used by the SDK (every call it makes) and by the server
+ * (peer RPCs): a lean replacement for grpc-js's channel, with the subset of grpc-js's `Client` API we use
+ * (`makeUnaryRequest`, `makeClientStreamRequest`, `makeBidiStreamRequest`, `makeServerStreamRequest`,
+ * `waitForReady`, `getChannel().getConnectivityState`, `close`). grpc-js spends about a millisecond of CPU per
+ * call on the machines we measure; this channel a fifth of that, which is most of a lock handoff's client-side
+ * cost.
  *
  * One TCP (or TLS, ALPN "h2") connection, opened on demand and again after it breaks. What it implements: the
  * connection preface and SETTINGS, request header blocks from static-table references and literals (no dynamic
@@ -19,7 +20,7 @@ import { GrpcCode, hpack } from '@latchkey/proto';
  * dead), RST_STREAM, GOAWAY (calls the server did not take fail as never sent), deadlines (`grpc-timeout` plus a
  * local timer) and cancellation.
  *
- * Errors are grpc-js-shaped (`code`, `details`, `metadata`) so `fromGrpcError` maps them; a call that provably
+ * Errors are grpc-js-shaped (`code`, `details`) so the SDK's `fromGrpcError` maps them; a call that provably
  * never reached the server (no connection, or refused by GOAWAY/REFUSED_STREAM) reports details starting with
  * "No connection established", as grpc-js does, which is what the retry policy keys on.
  *
@@ -27,6 +28,25 @@ import { GrpcCode, hpack } from '@latchkey/proto';
  */
 
 const { HpackDecoder, HpackError, encodeIndexed, encodeLiteral } = hpack;
+
+/** Call metadata: what we read of grpc-js's `Metadata` (which satisfies it), or any map of header values. */
+export interface MetadataLike {
+  getMap(): Record<string, string | Buffer | Uint8Array>;
+}
+
+/** Plain call metadata. */
+export function metadata(entries: Record<string, string> = {}): MetadataLike {
+  return { getMap: () => ({ ...entries }) };
+}
+
+/** Connectivity states, numbered as grpc-js numbers them. */
+export enum ConnectivityState {
+  IDLE = 0,
+  CONNECTING = 1,
+  READY = 2,
+  TRANSIENT_FAILURE = 3,
+  SHUTDOWN = 4,
+}
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 const FRAME = { DATA: 0, HEADERS: 1, RST_STREAM: 3, SETTINGS: 4, PUSH_PROMISE: 5, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8, CONTINUATION: 9 } as const;
@@ -57,7 +77,6 @@ export interface H2ChannelOptions {
 
 /** A call's failure, shaped like grpc-js's ServiceError. */
 export class RpcError extends Error {
-  readonly metadata = new grpc.Metadata();
   constructor(
     readonly code: number,
     readonly details: string,
@@ -137,7 +156,12 @@ interface CallSink {
   message(msg: Buffer): void;
   /** The call is over: status 0 is success. */
   finish(code: number, details: string): void;
+  /** Request data queued for sending fell below the high-water mark after a write reported backpressure. */
+  drain?(): void;
 }
+
+/** Request bytes a stream may queue (waiting for flow-control window or the socket) before `write` says wait. */
+const WRITE_HIGH_WATER = 1 << 20;
 
 /** One HTTP/2 stream carrying one call. */
 class Stream {
@@ -149,6 +173,8 @@ class Stream {
   outBytes = 0;
   /** END_STREAM once `out` is empty. */
   endPending = false;
+  /** A write reported backpressure: call `sink.drain` once the queue is short again. */
+  wantDrain = false;
   localEnded = false;
   responseHeaders = false;
   done = false;
@@ -257,6 +283,9 @@ class Connection {
       this.onReady();
     });
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => {
+      for (const s of this.streams.values()) this.drained(s);
+    });
     socket.on('error', (err) => this.teardown(err));
     socket.on('close', () => this.teardown(undefined));
   }
@@ -276,8 +305,9 @@ class Connection {
     return s;
   }
 
-  write(s: Stream, data: Buffer, end: boolean): void {
-    if (s.done || s.localEnded) return;
+  /** Queues request data; false when the caller should wait for the sink's `drain` before writing more. */
+  write(s: Stream, data: Buffer, end: boolean): boolean {
+    if (s.done || s.localEnded) return false;
     if (data.length > 0) {
       s.out.push(data);
       s.outBytes += data.length;
@@ -285,6 +315,16 @@ class Connection {
     if (end) s.endPending = true;
     this.pump(s);
     this.schedule();
+    const ok = s.outBytes + this.socket.writableLength < WRITE_HIGH_WATER;
+    if (!ok) s.wantDrain = true;
+    return ok;
+  }
+
+  /** Tells writers that waited that their queue is short again. */
+  private drained(s: Stream): void {
+    if (!s.wantDrain || s.done || s.outBytes + this.socket.writableLength >= WRITE_HIGH_WATER / 2) return;
+    s.wantDrain = false;
+    queueMicrotask(() => s.sink.drain?.());
   }
 
   /** Cancels a stream on the wire (RST_STREAM CANCEL); the caller reports the call's end itself. */
@@ -353,6 +393,7 @@ class Connection {
       }
     }
     this.blocked.delete(s);
+    this.drained(s);
     if (s.endPending && !s.localEnded) {
       this.outQueue.push(frameHeader(0, FRAME.DATA, FLAG_END_STREAM, s.id));
       s.endPending = false;
@@ -665,6 +706,7 @@ export class ClientStream<Res> extends EventEmitter {
     super();
   }
 
+  /** Sends a message; false means "wait for 'drain' before writing more" (the message is queued either way). */
   write(msg: unknown): boolean {
     if (this.ended) return false;
     const body = this.serialize(msg as never);
@@ -672,8 +714,8 @@ export class ClientStream<Res> extends EventEmitter {
     framed[0] = 0;
     framed.writeUInt32BE(body.length, 1);
     body.copy(framed, 5);
-    if (this.conn && this.stream) this.conn.write(this.stream, framed, false);
-    else this.pendingWrites.push(framed);
+    if (this.conn && this.stream) return this.conn.write(this.stream, framed, false);
+    this.pendingWrites.push(framed);
     return true;
   }
 
@@ -730,7 +772,9 @@ export class ClientStream<Res> extends EventEmitter {
   finishWith(code: number, details: string): void {
     if (this.ended) return;
     this.ended = true;
-    this.emit('status', { code, details, metadata: new grpc.Metadata() });
+    // Writers waiting for 'drain' must not wait forever on a call that is over.
+    this.emit('drain');
+    this.emit('status', { code, details });
     if (code !== GrpcCode.OK && this.listenerCount('error') > 0) this.emit('error', new RpcError(code, details));
     this.emit('end');
   }
@@ -775,14 +819,14 @@ export class H2Channel {
 
   // ------------------------------------------------------------------------------- grpc-js-like surface
 
-  getChannel(): { getConnectivityState(tryToConnect: boolean): grpc.connectivityState } {
+  getChannel(): { getConnectivityState(tryToConnect: boolean): ConnectivityState } {
     return {
       getConnectivityState: (tryToConnect) => {
-        if (this.closed) return grpc.connectivityState.SHUTDOWN;
-        if (this.conn?.ready && !this.conn.draining) return grpc.connectivityState.READY;
+        if (this.closed) return ConnectivityState.SHUTDOWN;
+        if (this.conn?.ready && !this.conn.draining) return ConnectivityState.READY;
         if (tryToConnect) this.ensureConnection();
-        if (this.connecting) return grpc.connectivityState.CONNECTING;
-        return this.lastError ? grpc.connectivityState.TRANSIENT_FAILURE : grpc.connectivityState.IDLE;
+        if (this.connecting) return ConnectivityState.CONNECTING;
+        return this.lastError ? ConnectivityState.TRANSIENT_FAILURE : ConnectivityState.IDLE;
       },
     };
   }
@@ -818,7 +862,7 @@ export class H2Channel {
     serialize: (v: Req) => Buffer,
     deserialize: (b: Buffer) => Res,
     argument: Req,
-    metadata: grpc.Metadata,
+    metadata: MetadataLike,
     options: { deadline?: Deadline },
     callback: (err: RpcError | null, value?: Res) => void,
   ): UnaryCallHandle {
@@ -881,7 +925,31 @@ export class H2Channel {
     };
   }
 
-  makeBidiStreamRequest<Req, Res>(path: string, serialize: (v: Req) => Buffer, deserialize: (b: Buffer) => Res, metadata: grpc.Metadata, options: { deadline?: Deadline } = {}): ClientStream<Res> {
+  /** A client-streaming call with one response (grpc-js's makeClientStreamRequest): write, end, then the callback. */
+  makeClientStreamRequest<Req, Res>(
+    path: string,
+    serialize: (v: Req) => Buffer,
+    deserialize: (b: Buffer) => Res,
+    metadata: MetadataLike,
+    options: { deadline?: Deadline },
+    callback: (err: RpcError | null, value?: Res) => void,
+  ): ClientStream<Res> {
+    const cs = this.openStream(path, serialize, deserialize, metadata, options, undefined);
+    let value: Res | undefined;
+    let got = false;
+    cs.on('data', (v: Res) => {
+      value = v;
+      got = true;
+    });
+    cs.on('status', (st: { code: number; details: string }) => {
+      if (st.code !== GrpcCode.OK) callback(new RpcError(st.code, st.details));
+      else if (!got) callback(new RpcError(GrpcCode.INTERNAL, 'No message received'));
+      else callback(null, value);
+    });
+    return cs;
+  }
+
+  makeBidiStreamRequest<Req, Res>(path: string, serialize: (v: Req) => Buffer, deserialize: (b: Buffer) => Res, metadata: MetadataLike, options: { deadline?: Deadline } = {}): ClientStream<Res> {
     return this.openStream(path, serialize, deserialize, metadata, options, undefined);
   }
 
@@ -890,7 +958,7 @@ export class H2Channel {
     serialize: (v: Req) => Buffer,
     deserialize: (b: Buffer) => Res,
     argument: Req,
-    metadata: grpc.Metadata,
+    metadata: MetadataLike,
     options: { deadline?: Deadline } = {},
   ): ClientStream<Res> {
     return this.openStream(path, serialize, deserialize, metadata, options, argument);
@@ -910,7 +978,7 @@ export class H2Channel {
     path: string,
     serialize: (v: Req) => Buffer,
     deserialize: (b: Buffer) => Res,
-    metadata: grpc.Metadata,
+    metadata: MetadataLike,
     options: { deadline?: Deadline },
     single: Req | undefined,
   ): ClientStream<Res> {
@@ -930,6 +998,7 @@ export class H2Channel {
         cs.emit('data', value);
       },
       finish: (code, details) => cs.finishWith(code, details),
+      drain: () => cs.emit('drain'),
     };
     const start = (): void => {
       if (cs.ended) return;
@@ -960,7 +1029,7 @@ export class H2Channel {
     this.waitForReady(deadline ?? Date.now() + 20_000, (err) => (err ? fail(err) : fn()));
   }
 
-  private headerBlock(path: string, metadata: grpc.Metadata, deadline: number | undefined): Buffer {
+  private headerBlock(path: string, metadata: MetadataLike, deadline: number | undefined): Buffer {
     let p = this.pathHeaders.get(path);
     if (!p) {
       p = encodeLiteral(':path', path);

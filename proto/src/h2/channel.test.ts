@@ -1,9 +1,8 @@
 import http2 from 'node:http2';
 import net from 'node:net';
-import * as grpc from '@grpc/grpc-js';
-import { GrpcCode } from '@latchkey/proto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { H2Channel, RpcError } from './h2-channel.js';
+import { GrpcCode } from '../errors.js';
+import { ConnectivityState, H2Channel, metadata, type MetadataLike, RpcError } from './channel.js';
 
 /**
  * The SDK's HTTP/2 channel against an independent peer: Node's own HTTP/2 server (nghttp2) playing a gRPC
@@ -75,13 +74,24 @@ function channel(target: string, opts: ConstructorParameters<typeof H2Channel>[1
   return c;
 }
 
-function unary(c: H2Channel, path: string, body: Buffer, deadline?: number, md = new grpc.Metadata()): Promise<Buffer> {
+function unary(c: H2Channel, path: string, body: Buffer, deadline?: number, md: MetadataLike = metadata()): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     c.makeUnaryRequest<Buffer, Buffer>(path, (b) => b, (b) => b, body, md, { deadline }, (err, v) => (err ? reject(err) : resolve(v!)));
   });
 }
 
 describe('h2 channel - against Node http2 as the server', () => {
+  it('makes a client-streaming call: several messages up, one response down', async () => {
+    const { target } = await serve((stream, _h, body) => ok(stream, Buffer.from(messages(body).map((m) => m.toString()).join('+'))));
+    const c = channel(target);
+    const r = await new Promise<Buffer>((resolve, reject) => {
+      const s = c.makeClientStreamRequest<Buffer, Buffer>('/svc/Up', (b) => b, (b) => b, metadata(), {}, (err, v) => (err ? reject(err) : resolve(v!)));
+      for (const w of ['a', 'b', 'c']) s.write(Buffer.from(w));
+      s.end();
+    });
+    expect(r.toString()).toBe('a+b+c');
+  });
+
   it('makes unary calls with the gRPC headers and metadata, concurrently on one connection', async () => {
     const seen: http2.IncomingHttpHeaders[] = [];
     const { target, sessions } = await serve((stream, headers, body) => {
@@ -89,8 +99,7 @@ describe('h2 channel - against Node http2 as the server', () => {
       ok(stream, Buffer.concat([Buffer.from('echo:'), messages(body)[0]!]));
     });
     const c = channel(target);
-    const md = new grpc.Metadata();
-    md.set('token', 'abc');
+    const md = metadata({ token: 'abc' });
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => unary(c, '/svc/M', Buffer.from(`r${i}`), Date.now() + 5000, md)));
     expect(results.map((r) => r.toString())).toEqual(Array.from({ length: 50 }, (_, i) => `echo:r${i}`));
     expect(sessions.length).toBe(1);
@@ -153,7 +162,7 @@ describe('h2 channel - against Node http2 as the server', () => {
       });
     });
     const c = channel(target);
-    const s = c.makeBidiStreamRequest<Buffer, Buffer>('/svc/Bidi', (b) => b, (b) => b, new grpc.Metadata());
+    const s = c.makeBidiStreamRequest<Buffer, Buffer>('/svc/Bidi', (b) => b, (b) => b, metadata());
     const got: string[] = [];
     const status = new Promise<number>((r) => s.on('status', (st: { code: number }) => r(st.code)));
     s.on('data', (b: Buffer) => {
@@ -192,7 +201,7 @@ describe('h2 channel - against Node http2 as the server', () => {
     const e = (await unary(c, '/svc/M', Buffer.from('x'), Date.now() + 300).catch((err: unknown) => err)) as RpcError;
     expect(e.code).toBe(GrpcCode.UNAVAILABLE);
     expect(e.details.startsWith('No connection established')).toBe(true);
-    expect(c.getChannel().getConnectivityState(false)).not.toBe(grpc.connectivityState.READY);
+    expect(c.getChannel().getConnectivityState(false)).not.toBe(ConnectivityState.READY);
   });
 
   it('declares a connection dead when keepalive pings go unanswered', async () => {
@@ -218,7 +227,7 @@ describe('h2 channel - against Node http2 as the server', () => {
     await unary(c, '/svc/Ok', Buffer.from('x'));
     // GOAWAY with last stream id 1: the next stream (3) is not taken.
     sessions[0]!.goaway(http2.constants.NGHTTP2_NO_ERROR, 1);
-    await expect.poll(() => c.getChannel().getConnectivityState(false) !== grpc.connectivityState.READY).toBe(true);
+    await expect.poll(() => c.getChannel().getConnectivityState(false) !== ConnectivityState.READY).toBe(true);
     expect((await unary(c, '/svc/Ok', Buffer.from('x'))).toString()).toBe('fine');
     expect(sessions.length).toBe(2);
   });
