@@ -14,6 +14,14 @@ export class EventBatch {
 
   constructor(readonly events: readonly Event[]) {}
 
+  /** Several batches as one (their events in order; the encoding is the concatenation of theirs). */
+  static concat(batches: readonly EventBatch[]): EventBatch {
+    if (batches.length === 1) return batches[0]!;
+    const merged = new EventBatch(batches.flatMap((b) => b.events));
+    merged.bytes = Buffer.concat(batches.map((b) => b.encoded()));
+    return merged;
+  }
+
   /** The events as repeated field 11 records, ready to append to an encoded WatchResponse. */
   encoded(): Buffer {
     this.bytes ??= withWriter((w: Writer) => {

@@ -36,6 +36,23 @@ export interface HubWatcher {
 const CATCH_UP_MAX_REVS = 1000n;
 
 /**
+ * A slow consumer keeps up to this many undelivered revisions (and bytes of encoded events) queued in memory
+ * before it is moved to the unsynced set and catches up from history instead. The batches are the ones shared
+ * by every watcher of the same changes, so queueing costs little memory per watcher.
+ */
+const VICTIM_MAX_REVS = 4096;
+const VICTIM_MAX_BYTES = 64 * 1024 * 1024;
+/** A slow consumer that drains gets what waited in responses of up to this many revisions (or bytes). */
+const VICTIM_FLUSH_REVS = 256;
+const VICTIM_FLUSH_BYTES = 1024 * 1024;
+
+/** A slow consumer's queue: batches it matched but whose stream was full, in revision order. */
+interface Victim {
+  items: { batch: EventBatch; rev: bigint }[];
+  bytes: number;
+}
+
+/**
  * The watchable store: fans applied changes out to watchers, immediately.
  *
  * Watchers are either *synced* (caught up: `nextRev == currentRev + 1`; told about each revision as soon as it is
@@ -51,6 +68,11 @@ export class WatchHub {
   private readonly byKey = new Map<string, Set<HubWatcher>>();
   /** synced range watchers */
   private readonly ranges = new Set<HubWatcher>();
+  /**
+   * Synced watchers whose stream was full: what they matched since waits here (etcd's "victims"), and is handed
+   * over as soon as the stream drains. `nextRev` of such a watcher is its first undelivered revision.
+   */
+  private readonly victims = new Map<HubWatcher, Victim>();
   private syncScheduled = false;
   private readonly timer: NodeJS.Timeout;
 
@@ -81,6 +103,7 @@ export class WatchHub {
    */
   rebind(store: KVStore): void {
     this.store = store;
+    this.victims.clear();
     for (const w of [...this.synced]) {
       this.removeSynced(w);
       this.unsynced.add(w);
@@ -90,19 +113,22 @@ export class WatchHub {
 
   remove(w: HubWatcher): void {
     this.removeSynced(w);
+    this.victims.delete(w);
     this.unsynced.delete(w);
   }
 
+  /** Caught up and not behind: every matching event up to the current revision has been handed over. */
   isSynced(w: HubWatcher): boolean {
-    return this.synced.has(w);
+    return this.synced.has(w) && !this.victims.has(w);
   }
 
   /** Asks the hub to retry unsynced watchers soon (a stream drained). */
   scheduleSync(): void {
-    if (this.syncScheduled || this.unsynced.size === 0) return;
+    if (this.syncScheduled || (this.unsynced.size === 0 && this.victims.size === 0)) return;
     this.syncScheduled = true;
     setImmediate(() => {
       this.syncScheduled = false;
+      this.flushVictims();
       this.syncUnsynced();
     });
   }
@@ -136,17 +162,63 @@ export class WatchHub {
           batch = new EventBatch(idx.map((i) => toEvent(changes[i]!.type, changes[i]!.kv, w.prevKv ? changes[i]!.prev : undefined)));
           batches.set(sig, batch);
         }
-        if (!w.deliver(batch, rev)) {
-          // A slow consumer: it will get this revision again from history.
-          this.removeSynced(w);
+        const v = this.victims.get(w);
+        if (v) {
+          // Behind already: queue behind what is waiting (order is per watcher), or give up on memory.
+          v.items.push({ batch, rev });
+          v.bytes += batch.encoded().length;
+          if (v.items.length > VICTIM_MAX_REVS || v.bytes > VICTIM_MAX_BYTES) this.demote(w);
+        } else if (!w.deliver(batch, rev)) {
+          // A slow consumer: keep what it missed, and hand it over when its stream drains.
           w.nextRev = rev;
-          this.unsynced.add(w);
+          this.victims.set(w, { items: [{ batch, rev }], bytes: batch.encoded().length });
         }
       }
-      // Every synced watcher has now seen revision `rev` (whether or not it matched).
-      for (const w of this.synced) w.nextRev = rev + 1n;
+      // Every synced watcher that is not behind has now seen revision `rev` (whether or not it matched).
+      for (const w of this.synced) if (!this.victims.has(w)) w.nextRev = rev + 1n;
     }
     this.scheduleSync();
+  }
+
+  /** Hands queued batches to slow consumers whose streams have room again. */
+  private flushVictims(): void {
+    // Watchers of the same changes queue the same batch objects: merge each run of them once.
+    const merged = new Map<string, EventBatch>();
+    const ids = new Map<EventBatch, number>();
+    const id = (b: EventBatch): number => {
+      let n = ids.get(b);
+      if (n === undefined) ids.set(b, (n = ids.size));
+      return n;
+    };
+    for (const [w, v] of this.victims) {
+      while (v.items.length > 0 && w.canDeliver()) {
+        // Several waiting revisions in one response: fewer, larger messages for a consumer that fell behind.
+        let n = 0;
+        let bytes = 0;
+        while (n < v.items.length && n < VICTIM_FLUSH_REVS && bytes < VICTIM_FLUSH_BYTES) bytes += v.items[n++]!.batch.encoded().length;
+        const take = v.items.slice(0, n);
+        const last = take[take.length - 1]!.rev;
+        const key = take.map((t) => id(t.batch)).join(',');
+        let batch = merged.get(key);
+        if (!batch) merged.set(key, (batch = EventBatch.concat(take.map((t) => t.batch))));
+        if (!w.deliver(batch, last)) break;
+        v.items.splice(0, n);
+        v.bytes -= bytes;
+        w.nextRev = last + 1n;
+      }
+      if (v.items.length === 0) {
+        // Caught up: every revision it matched up to now has been handed over.
+        this.victims.delete(w);
+        w.nextRev = this.store.currentRev + 1n;
+      }
+    }
+  }
+
+  /** A victim too far behind: drop its queue and let it catch up from history (nextRev is its first miss). */
+  private demote(w: HubWatcher): void {
+    this.victims.delete(w);
+    this.removeSynced(w);
+    this.unsynced.add(w);
   }
 
   /**
@@ -209,6 +281,7 @@ export class WatchHub {
       // More history to send, or streams still full: keep going without starving other work.
       setTimeout(() => this.scheduleSync(), 1).unref();
     }
+    // Victims are retried when their streams drain (and by the 100 ms fallback timer).
   }
 
   /** The version a historical event replaced: the key at revision modRev - 1 (none for creations). */

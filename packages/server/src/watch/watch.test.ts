@@ -158,6 +158,42 @@ describe('watch - slow consumers', () => {
     expect(seen).toEqual(Array.from({ length: 20 }, (_, i) => `k${i}`));
   });
 
+  it('a slow consumer gets what it missed from memory once drained, several revisions per response, in order', async () => {
+    const { stream, put, hub } = setup();
+    const { sink, send } = stream(2);
+    send({ createRequest: { key: b('k'), rangeEnd: b('l') } });
+    const w = [...(hub as unknown as { synced: Set<unknown> }).synced][0];
+    for (let i = 0; i < 30; i++) put(`k${i}`, 'v');
+    const first = sink.take();
+    expect(first.length).toBe(2); // ack + 1 event, then full
+    // Behind: not synced, so no progress notification may claim it has seen the current revision.
+    expect(hub.isSynced(w as never)).toBe(false);
+    sink.drain();
+    await tick();
+    const rest = sink.take();
+    const seen = [...first, ...rest].flatMap(keysOf);
+    expect(seen).toEqual(Array.from({ length: 30 }, (_, i) => `k${i}`));
+    expect(rest.length).toBeLessThan(29); // merged: fewer responses than revisions
+    expect(hub.isSynced(w as never)).toBe(true);
+    put('k-live', 'v');
+    expect(sink.take().flatMap(keysOf)).toEqual(['k-live']);
+  });
+
+  it('a consumer too far behind for memory falls back to history and still sees every revision once', async () => {
+    const { stream, put } = setup();
+    const { sink, send } = stream(2);
+    send({ createRequest: { key: b('k'), rangeEnd: b('l') } });
+    for (let i = 0; i < 4200; i++) put(`k${i % 10}`, String(i)); // more revisions than a victim may queue
+    const revs = (out: Init<WatchResponse>[]) => out.flatMap((r) => (r.events ?? []).map((e) => Number(e.kv!.modRevision)));
+    const seen = revs(sink.take());
+    for (let round = 0; round < 200 && seen.length < 4200; round++) {
+      sink.drain();
+      await tick();
+      seen.push(...revs(sink.take()));
+    }
+    expect(seen).toEqual(Array.from({ length: 4200 }, (_, i) => i + 2));
+  });
+
   it('catch-up of watchers at different positions delivers every revision exactly once to each', async () => {
     const { stream, put } = setup();
     for (let i = 0; i < 2100; i++) put(`k${i % 7}`, String(i)); // revisions 2..2101
