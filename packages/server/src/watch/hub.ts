@@ -30,6 +30,11 @@ export interface HubWatcher {
   compacted(compactRev: bigint): void;
   /** Whether the watcher's stream has room (catch-up work for a full stream is wasted). */
   canDeliver(): boolean;
+  /**
+   * The watcher has just caught up (left the unsynced set or a victim's queue), possibly without a delivery:
+   * a progress request waiting for it can be answered now.
+   */
+  caughtUp?(): void;
 }
 
 /** How many revisions one catch-up delivery may span (etcd's watchBatchMaxRevs). */
@@ -210,6 +215,7 @@ export class WatchHub {
         // Caught up: every revision it matched up to now has been handed over.
         this.victims.delete(w);
         w.nextRev = this.store.currentRev + 1n;
+        w.caughtUp?.();
       }
     }
   }
@@ -236,6 +242,7 @@ export class WatchHub {
       if (w.nextRev > cur) {
         this.unsynced.delete(w);
         this.addSynced(w);
+        w.caughtUp?.();
       } else if (compact > 0n && w.nextRev < compact) {
         this.unsynced.delete(w);
         w.compacted(compact);
@@ -274,6 +281,7 @@ export class WatchHub {
         if (w.nextRev > cur) {
           this.unsynced.delete(w);
           this.addSynced(w);
+          w.caughtUp?.();
         }
       }
     }

@@ -125,9 +125,13 @@ export class WatchStream {
       canDeliver(): boolean {
         return !stream.sink.full;
       },
+      caughtUp(): void {
+        if (stream.pendingProgress) queueMicrotask(() => stream.flushProgress());
+      },
       compacted(compactRev: bigint): void {
         stream.watchers.delete(this.id);
         stream.sink.send({ header: { ...stream.header(0n), revision: 0n }, watchId: this.id, canceled: true, compactRevision: compactRev });
+        stream.flushProgress();
       },
     };
     this.watchers.set(id, w);
@@ -146,6 +150,8 @@ export class WatchStream {
     this.watchers.delete(id);
     this.hub.remove(w);
     this.sink.send({ header: this.header(this.store.currentRev), watchId: id, canceled: true });
+    // It may have been the watcher a progress request was waiting for.
+    this.flushProgress();
   }
 
   private progress(): void {

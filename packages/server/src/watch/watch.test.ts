@@ -140,6 +140,29 @@ describe('watch - protocol', () => {
     send({ progressRequest: {} });
     expect(sink.out.at(-1)).toMatchObject({ watchId: -1n, header: { revision: 2n } });
   });
+
+  it('a progress request waiting for a replaying watcher is answered once it caught up, even with nothing to replay', async () => {
+    const { stream, put } = setup();
+    put('x', '1');
+    put('y', '2');
+    const { sink, send } = stream();
+    send({ createRequest: { key: b('a'), startRevision: 1n } }); // replays revisions 1..3: nothing matches 'a'
+    send({ progressRequest: {} });
+    expect(sink.out.some((r) => r.watchId === -1n)).toBe(false); // still behind: it may not claim revision 3 yet
+    for (let round = 0; round < 100 && !sink.out.some((r) => r.watchId === -1n); round++) await tick();
+    expect(sink.out.filter((r) => r.watchId === -1n)).toMatchObject([{ header: { revision: 3n } }]);
+  });
+
+  it('a progress request waiting for a watcher is answered when that watcher is canceled', () => {
+    const { stream, put } = setup();
+    put('x', '1');
+    const { sink, send } = stream();
+    send({ createRequest: { key: b('x'), startRevision: 1n } });
+    send({ progressRequest: {} });
+    expect(sink.out.some((r) => r.watchId === -1n)).toBe(false);
+    send({ cancelRequest: { watchId: 0n } });
+    expect(sink.out.at(-1)).toMatchObject({ watchId: -1n, header: { revision: 2n } });
+  });
 });
 
 describe('watch - slow consumers', () => {
