@@ -6,6 +6,7 @@
  * Workloads needing process control (failover, lock-recovery) take a `ClusterControl`; without one they are
  * skipped.
  */
+import { setMaxListeners } from 'node:events';
 import { Client, Cmp, Op, type LockHold } from '@latchkey/client';
 import { Histogram } from './histogram.js';
 
@@ -146,6 +147,7 @@ export const workloads: Record<string, Workload> = {
     const latency = new Histogram();
     let events = 0;
     const ac = new AbortController();
+    setMaxListeners(0, ac.signal); // one signal ends all 100 watches
     const watchers = clients.flatMap((c) => Array.from({ length: 10 }, () => c.watch('bench/watch/', { prefix: true, signal: ac.signal })));
     await Promise.all(watchers.map((w) => w.created));
     const consumers = watchers.map(async (w) => {

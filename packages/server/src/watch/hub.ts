@@ -51,10 +51,45 @@ const VICTIM_MAX_BYTES = 64 * 1024 * 1024;
 const VICTIM_FLUSH_REVS = 256;
 const VICTIM_FLUSH_BYTES = 1024 * 1024;
 
+/** One revision's events for one watcher. */
+interface Item {
+  batch: EventBatch;
+  rev: bigint;
+}
+
 /** A slow consumer's queue: batches it matched but whose stream was full, in revision order. */
 interface Victim {
-  items: { batch: EventBatch; rev: bigint }[];
+  items: Item[];
   bytes: number;
+}
+
+/**
+ * Merges runs of per-revision batches into one response's worth. Watchers of the same changes hold the same
+ * batch objects, so a run is merged (encoded, concatenated) once and shared by all of them.
+ */
+class BatchMerger {
+  private readonly merged = new Map<string, EventBatch>();
+  private readonly ids = new Map<EventBatch, number>();
+
+  /** The first run of `items` (at most VICTIM_FLUSH_REVS revisions / VICTIM_FLUSH_BYTES, at least one). */
+  take(items: readonly Item[]): { batch: EventBatch; last: bigint; n: number; bytes: number } {
+    let n = 0;
+    let bytes = 0;
+    while (n < items.length && n < VICTIM_FLUSH_REVS && bytes < VICTIM_FLUSH_BYTES) bytes += items[n++]!.batch.encoded().length;
+    const last = items[n - 1]!.rev;
+    if (n === 1) return { batch: items[0]!.batch, last, n, bytes };
+    let key = '';
+    for (let i = 0; i < n; i++) key += `${this.id(items[i]!.batch)},`;
+    let batch = this.merged.get(key);
+    if (!batch) this.merged.set(key, (batch = EventBatch.concat(items.slice(0, n).map((t) => t.batch))));
+    return { batch, last, n, bytes };
+  }
+
+  private id(b: EventBatch): number {
+    let n = this.ids.get(b);
+    if (n === undefined) this.ids.set(b, (n = this.ids.size));
+    return n;
+  }
 }
 
 /**
@@ -142,8 +177,15 @@ export class WatchHub {
     clearInterval(this.timer);
   }
 
-  /** Called by the applier after each committed batch, in revision order. */
+  /**
+   * Called by the applier after each committed batch, in revision order. A watcher that matches several
+   * revisions of the batch gets them in one response (up to VICTIM_FLUSH_REVS revisions or VICTIM_FLUSH_BYTES;
+   * each revision's events stay whole and in order), as etcd's catch-up does: under load, far fewer messages for
+   * the same events.
+   */
   notify(revs: readonly RevisionChanges[]): void {
+    if (revs.length === 0) return;
+    const pending = new Map<HubWatcher, Item[]>();
     for (const { rev, changes } of revs) {
       // Which changes each watcher matches, as a signature, so watchers with identical views share one batch.
       const matched = new Map<HubWatcher, number[]>();
@@ -173,39 +215,41 @@ export class WatchHub {
           v.items.push({ batch, rev });
           v.bytes += batch.encoded().length;
           if (v.items.length > VICTIM_MAX_REVS || v.bytes > VICTIM_MAX_BYTES) this.demote(w);
-        } else if (!w.deliver(batch, rev)) {
-          // A slow consumer: keep what it missed, and hand it over when its stream drains.
-          w.nextRev = rev;
-          this.victims.set(w, { items: [{ batch, rev }], bytes: batch.encoded().length });
+        } else {
+          let items = pending.get(w);
+          if (!items) pending.set(w, (items = []));
+          items.push({ batch, rev });
         }
       }
-      // Every synced watcher that is not behind has now seen revision `rev` (whether or not it matched).
-      for (const w of this.synced) if (!this.victims.has(w)) w.nextRev = rev + 1n;
     }
+    const merger = new BatchMerger();
+    for (const [w, items] of pending) {
+      while (items.length > 0) {
+        const { batch, last, n } = merger.take(items);
+        if (!w.deliver(batch, last)) {
+          // A slow consumer: keep what it missed, and hand it over when its stream drains.
+          w.nextRev = items[0]!.rev;
+          let total = 0;
+          for (const it of items) total += it.batch.encoded().length;
+          this.victims.set(w, { items, bytes: total });
+          break;
+        }
+        items.splice(0, n);
+      }
+    }
+    // Every synced watcher that is not behind has now seen every revision of the batch (matched or not).
+    const lastRev = revs[revs.length - 1]!.rev;
+    for (const w of this.synced) if (!this.victims.has(w)) w.nextRev = lastRev + 1n;
     this.scheduleSync();
   }
 
   /** Hands queued batches to slow consumers whose streams have room again. */
   private flushVictims(): void {
-    // Watchers of the same changes queue the same batch objects: merge each run of them once.
-    const merged = new Map<string, EventBatch>();
-    const ids = new Map<EventBatch, number>();
-    const id = (b: EventBatch): number => {
-      let n = ids.get(b);
-      if (n === undefined) ids.set(b, (n = ids.size));
-      return n;
-    };
+    const merger = new BatchMerger();
     for (const [w, v] of this.victims) {
       while (v.items.length > 0 && w.canDeliver()) {
         // Several waiting revisions in one response: fewer, larger messages for a consumer that fell behind.
-        let n = 0;
-        let bytes = 0;
-        while (n < v.items.length && n < VICTIM_FLUSH_REVS && bytes < VICTIM_FLUSH_BYTES) bytes += v.items[n++]!.batch.encoded().length;
-        const take = v.items.slice(0, n);
-        const last = take[take.length - 1]!.rev;
-        const key = take.map((t) => id(t.batch)).join(',');
-        let batch = merged.get(key);
-        if (!batch) merged.set(key, (batch = EventBatch.concat(take.map((t) => t.batch))));
+        const { batch, last, n, bytes } = merger.take(v.items);
         if (!w.deliver(batch, last)) break;
         v.items.splice(0, n);
         v.bytes -= bytes;

@@ -43,7 +43,19 @@ function setup() {
     const send = (req: Init<WatchRequest>) => ws.handle(WatchRequest.create(req));
     return { sink, ws, send };
   };
-  return { backend, store, hub, put, del, write, stream };
+  /** Several puts applied as one committed batch: the hub is told about all their revisions at once. */
+  const putBatch = (kvs: [string, string][]) => {
+    const revs = kvs.map(([k, v]) =>
+      backend.batch(() => {
+        const t = store.write();
+        t.put(b(k), b(v), 0n);
+        const r = t.end();
+        return { rev: r, changes: t.changes };
+      }),
+    );
+    hub.notify(revs);
+  };
+  return { backend, store, hub, put, del, write, stream, putBatch };
 }
 
 const tick = () => new Promise((r) => setTimeout(r, 5));
@@ -162,6 +174,39 @@ describe('watch - protocol', () => {
     expect(sink.out.some((r) => r.watchId === -1n)).toBe(false);
     send({ cancelRequest: { watchId: 0n } });
     expect(sink.out.at(-1)).toMatchObject({ watchId: -1n, header: { revision: 2n } });
+  });
+});
+
+describe('watch - batched notification', () => {
+  it('a watcher matching several revisions of one committed batch gets them in one response, in order', () => {
+    const { stream, putBatch } = setup();
+    const { sink, send } = stream();
+    send({ createRequest: { key: b('k'), rangeEnd: b('l') } });
+    send({ createRequest: { key: b('k2') } });
+    sink.take();
+    putBatch([['k1', 'a'], ['x', 'b'], ['k2', 'c'], ['k3', 'd']]); // revisions 2..5
+    const out = sink.take();
+    expect(out.map((r) => [r.watchId, keysOf(r), r.header?.revision])).toEqual([
+      [0n, ['k1', 'k2', 'k3'], 5n],
+      [1n, ['k2'], 4n], // the header is the revision of the last change delivered, as without batching
+    ]);
+  });
+
+  it('a stream that fills in the middle of a batch keeps the rest queued and gets it, once, after draining', async () => {
+    const { stream, putBatch, put } = setup();
+    const { sink, send } = stream(2);
+    send({ createRequest: { key: b('k'), rangeEnd: b('l') } });
+    putBatch(Array.from({ length: 600 }, (_, i): [string, string] => [`k${i}`, 'v'])); // more than one response's worth
+    const seen = sink.take().flatMap(keysOf);
+    expect(seen.length).toBeLessThan(600);
+    for (let round = 0; round < 50 && seen.length < 600; round++) {
+      sink.drain();
+      await tick();
+      seen.push(...sink.take().flatMap(keysOf));
+    }
+    expect(seen).toEqual(Array.from({ length: 600 }, (_, i) => `k${i}`));
+    put('k-live', 'v');
+    expect(sink.take().flatMap(keysOf)).toEqual(['k-live']);
   });
 });
 
