@@ -64,32 +64,36 @@ interface Victim {
 }
 
 /**
- * Merges runs of per-revision batches into one response's worth. Watchers of the same changes hold the same
- * batch objects, so a run is merged (encoded, concatenated) once and shared by all of them.
+ * Watchers with the same key range and options ("a view"): they match exactly the same changes, so matching is
+ * done once per view and revision, and they share the batches. `members` are the view's synced watchers.
  */
-class BatchMerger {
-  private readonly merged = new Map<string, EventBatch>();
-  private readonly ids = new Map<EventBatch, number>();
+interface View {
+  readonly id: number;
+  readonly sig: string;
+  readonly key: string;
+  readonly end: string | undefined;
+  readonly noPut: boolean;
+  readonly noDelete: boolean;
+  readonly prevKv: boolean;
+  readonly members: Set<HubWatcher>;
+}
 
-  /** The first run of `items` (at most VICTIM_FLUSH_REVS revisions / VICTIM_FLUSH_BYTES, at least one). */
-  take(items: readonly Item[]): { batch: EventBatch; last: bigint; n: number; bytes: number } {
-    let n = 0;
-    let bytes = 0;
-    while (n < items.length && n < VICTIM_FLUSH_REVS && bytes < VICTIM_FLUSH_BYTES) bytes += items[n++]!.batch.encoded().length;
-    const last = items[n - 1]!.rev;
-    if (n === 1) return { batch: items[0]!.batch, last, n, bytes };
-    let key = '';
-    for (let i = 0; i < n; i++) key += `${this.id(items[i]!.batch)},`;
-    let batch = this.merged.get(key);
-    if (!batch) this.merged.set(key, (batch = EventBatch.concat(items.slice(0, n).map((t) => t.batch))));
-    return { batch, last, n, bytes };
-  }
+/** One response's worth of a watcher's queue: `n` items merged into `batch`, current as of `last`. */
+interface Run {
+  batch: EventBatch;
+  last: bigint;
+  n: number;
+  bytes: number;
+}
 
-  private id(b: EventBatch): number {
-    let n = this.ids.get(b);
-    if (n === undefined) this.ids.set(b, (n = this.ids.size));
-    return n;
-  }
+/** The first run of `items` (at most VICTIM_FLUSH_REVS revisions / VICTIM_FLUSH_BYTES, at least one). */
+function takeRun(items: readonly Item[], from: number): Run {
+  let n = 0;
+  let bytes = 0;
+  while (from + n < items.length && n < VICTIM_FLUSH_REVS && bytes < VICTIM_FLUSH_BYTES) bytes += items[from + n++]!.batch.encoded().length;
+  const last = items[from + n - 1]!.rev;
+  const batch = n === 1 ? items[from]!.batch : EventBatch.concat(items.slice(from, from + n).map((t) => t.batch));
+  return { batch, last, n, bytes };
 }
 
 /**
@@ -104,10 +108,13 @@ class BatchMerger {
 export class WatchHub {
   private readonly synced = new Set<HubWatcher>();
   private readonly unsynced = new Set<HubWatcher>();
-  /** synced single-key watchers by key, for O(1) matching */
-  private readonly byKey = new Map<string, Set<HubWatcher>>();
-  /** synced range watchers */
-  private readonly ranges = new Set<HubWatcher>();
+  /** Views with synced members, by view signature; single-key views also by key (O(1) matching), range views in a set. */
+  private readonly views = new Map<string, View>();
+  private readonly keyViews = new Map<string, Set<View>>();
+  private readonly rangeViews = new Set<View>();
+  /** The view of each synced watcher. */
+  private readonly viewOf = new Map<HubWatcher, View>();
+  private nextViewId = 0;
   /**
    * Synced watchers whose stream was full: what they matched since waits here (etcd's "victims"), and is handed
    * over as soon as the stream drains. `nextRev` of such a watcher is its first undelivered revision.
@@ -178,63 +185,72 @@ export class WatchHub {
   }
 
   /**
-   * Called by the applier after each committed batch, in revision order. A watcher that matches several
-   * revisions of the batch gets them in one response (up to VICTIM_FLUSH_REVS revisions or VICTIM_FLUSH_BYTES;
-   * each revision's events stay whole and in order), as etcd's catch-up does: under load, far fewer messages for
-   * the same events.
+   * Called by the applier after each committed batch, in revision order. Matching is done once per view (not per
+   * watcher), and a watcher that matches several revisions of the batch gets them in one response (up to
+   * VICTIM_FLUSH_REVS revisions or VICTIM_FLUSH_BYTES; each revision's events stay whole and in order), as etcd's
+   * catch-up does: under load, far fewer messages for the same events.
    */
   notify(revs: readonly RevisionChanges[]): void {
     if (revs.length === 0) return;
-    const pending = new Map<HubWatcher, Item[]>();
+    /** What each view matched in this batch, per revision: delivered to its members that are not behind. */
+    const pending = new Map<View, Item[]>();
     for (const { rev, changes } of revs) {
-      // Which changes each watcher matches, as a signature, so watchers with identical views share one batch.
-      const matched = new Map<HubWatcher, number[]>();
+      const matched = new Map<View, number[]>();
       changes.forEach((c, i) => {
         const k = keyString(c.kv.key);
-        const add = (w: HubWatcher): void => {
-          if (c.type === Event_EventType.PUT ? w.noPut : w.noDelete) return;
-          let idx = matched.get(w);
-          if (!idx) matched.set(w, (idx = []));
+        const add = (v: View): void => {
+          if (c.type === Event_EventType.PUT ? v.noPut : v.noDelete) return;
+          let idx = matched.get(v);
+          if (!idx) matched.set(v, (idx = []));
           idx.push(i);
         };
-        const exact = this.byKey.get(k);
-        if (exact) for (const w of exact) add(w);
-        for (const w of this.ranges) if (inRange(w, k)) add(w);
+        const exact = this.keyViews.get(k);
+        if (exact) for (const v of exact) add(v);
+        for (const v of this.rangeViews) if (inRange(v, k)) add(v);
       });
+      // Views that matched the same changes with the same options share one batch (encoded once).
       const batches = new Map<string, EventBatch>();
-      for (const [w, idx] of matched) {
-        const sig = `${w.prevKv ? 'p' : 'n'}${idx.join(',')}`;
+      for (const [view, idx] of matched) {
+        const sig = `${view.prevKv ? 'p' : 'n'}${idx.join(',')}`;
         let batch = batches.get(sig);
         if (!batch) {
-          batch = new EventBatch(idx.map((i) => toEvent(changes[i]!.type, changes[i]!.kv, w.prevKv ? changes[i]!.prev : undefined)));
+          batch = new EventBatch(idx.map((i) => toEvent(changes[i]!.type, changes[i]!.kv, view.prevKv ? changes[i]!.prev : undefined)));
           batches.set(sig, batch);
         }
-        const v = this.victims.get(w);
-        if (v) {
+        const item: Item = { batch, rev };
+        let items = pending.get(view);
+        if (!items) pending.set(view, (items = []));
+        items.push(item);
+        for (const w of view.members) {
+          const v = this.victims.get(w);
+          if (!v) continue;
           // Behind already: queue behind what is waiting (order is per watcher), or give up on memory.
-          v.items.push({ batch, rev });
+          v.items.push(item);
           v.bytes += batch.encoded().length;
           if (v.items.length > VICTIM_MAX_REVS || v.bytes > VICTIM_MAX_BYTES) this.demote(w);
-        } else {
-          let items = pending.get(w);
-          if (!items) pending.set(w, (items = []));
-          items.push({ batch, rev });
         }
       }
     }
-    const merger = new BatchMerger();
-    for (const [w, items] of pending) {
-      while (items.length > 0) {
-        const { batch, last, n } = merger.take(items);
-        if (!w.deliver(batch, last)) {
+    for (const [view, items] of pending) {
+      // The view's responses, merged once and shared by its members.
+      const runs: { run: Run; from: number }[] = [];
+      for (let from = 0; from < items.length; ) {
+        const run = takeRun(items, from);
+        runs.push({ run, from });
+        from += run.n;
+      }
+      for (const w of view.members) {
+        if (this.victims.has(w)) continue; // queued above
+        for (const { run, from } of runs) {
+          if (w.deliver(run.batch, run.last)) continue;
           // A slow consumer: keep what it missed, and hand it over when its stream drains.
-          w.nextRev = items[0]!.rev;
-          let total = 0;
-          for (const it of items) total += it.batch.encoded().length;
-          this.victims.set(w, { items, bytes: total });
+          const rest = items.slice(from);
+          let bytes = 0;
+          for (const it of rest) bytes += it.batch.encoded().length;
+          w.nextRev = rest[0]!.rev;
+          this.victims.set(w, { items: rest, bytes });
           break;
         }
-        items.splice(0, n);
       }
     }
     // Every synced watcher that is not behind has now seen every revision of the batch (matched or not).
@@ -245,15 +261,19 @@ export class WatchHub {
 
   /** Hands queued batches to slow consumers whose streams have room again. */
   private flushVictims(): void {
-    const merger = new BatchMerger();
+    // Victims of one view whose queues start at the same revision hold the same items: merge those once.
+    const merged = new Map<string, Run>();
     for (const [w, v] of this.victims) {
+      const view = this.viewOf.get(w)!;
       while (v.items.length > 0 && w.canDeliver()) {
         // Several waiting revisions in one response: fewer, larger messages for a consumer that fell behind.
-        const { batch, last, n, bytes } = merger.take(v.items);
-        if (!w.deliver(batch, last)) break;
-        v.items.splice(0, n);
-        v.bytes -= bytes;
-        w.nextRev = last + 1n;
+        const key = `${view.id}:${v.items[0]!.rev}:${v.items.length}`;
+        let run = merged.get(key);
+        if (!run) merged.set(key, (run = takeRun(v.items, 0)));
+        if (!w.deliver(run.batch, run.last)) break;
+        v.items.splice(0, run.n);
+        v.bytes -= run.bytes;
+        w.nextRev = run.last + 1n;
       }
       if (v.items.length === 0) {
         // Caught up: every revision it matched up to now has been handed over.
@@ -329,11 +349,11 @@ export class WatchHub {
         }
       }
     }
-    if (this.unsynced.size > 0) {
-      // More history to send, or streams still full: keep going without starving other work.
+    if (todo.length > 0 && this.unsynced.size > 0) {
+      // More history to send: keep going without starving other work. Watchers whose streams are all full are
+      // not polled: a stream that drains asks for a pass (and the 100 ms timer is the fallback), as for victims.
       setTimeout(() => this.scheduleSync(), 1).unref();
     }
-    // Victims are retried when their streams drain (and by the 100 ms fallback timer).
   }
 
   /** The version a historical event replaced: the key at revision modRev - 1 (none for creations). */
@@ -347,29 +367,43 @@ export class WatchHub {
   }
 
   private addSynced(w: HubWatcher): void {
+    if (this.synced.has(w)) return;
     this.synced.add(w);
-    if (w.end === undefined) {
-      let set = this.byKey.get(w.key);
-      if (!set) this.byKey.set(w.key, (set = new Set()));
-      set.add(w);
-    } else {
-      this.ranges.add(w);
+    const sig = `${w.end === undefined ? 'k' : `r${w.end.length}:${w.end}`}|${w.noPut ? 1 : 0}${w.noDelete ? 1 : 0}${w.prevKv ? 1 : 0}|${w.key}`;
+    let view = this.views.get(sig);
+    if (!view) {
+      view = { id: this.nextViewId++, sig, key: w.key, end: w.end, noPut: w.noPut, noDelete: w.noDelete, prevKv: w.prevKv, members: new Set() };
+      this.views.set(sig, view);
+      if (view.end === undefined) {
+        let set = this.keyViews.get(view.key);
+        if (!set) this.keyViews.set(view.key, (set = new Set()));
+        set.add(view);
+      } else {
+        this.rangeViews.add(view);
+      }
     }
+    view.members.add(w);
+    this.viewOf.set(w, view);
   }
 
   private removeSynced(w: HubWatcher): void {
     if (!this.synced.delete(w)) return;
-    if (w.end === undefined) {
-      const set = this.byKey.get(w.key);
-      set?.delete(w);
-      if (set?.size === 0) this.byKey.delete(w.key);
+    const view = this.viewOf.get(w)!;
+    this.viewOf.delete(w);
+    view.members.delete(w);
+    if (view.members.size > 0) return;
+    this.views.delete(view.sig);
+    if (view.end === undefined) {
+      const set = this.keyViews.get(view.key);
+      set?.delete(view);
+      if (set?.size === 0) this.keyViews.delete(view.key);
     } else {
-      this.ranges.delete(w);
+      this.rangeViews.delete(view);
     }
   }
 }
 
-function inRange(w: HubWatcher, k: string): boolean {
+function inRange(w: { key: string; end: string | undefined }, k: string): boolean {
   if (w.end === undefined) return k === w.key;
   return k >= w.key && (w.end === '' || k < w.end);
 }

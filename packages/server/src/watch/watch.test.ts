@@ -210,6 +210,40 @@ describe('watch - batched notification', () => {
   });
 });
 
+describe('watch - views', () => {
+  it('watchers of one range with different options, and a slow one among equals, each get exactly their events', async () => {
+    const { stream, putBatch, del, put } = setup();
+    const fast = stream();
+    const slow = stream(2);
+    const noDel = stream();
+    fast.send({ createRequest: { key: b('k'), rangeEnd: b('l') } });
+    slow.send({ createRequest: { key: b('k'), rangeEnd: b('l') } }); // same view as `fast`, on a stream that fills
+    noDel.send({ createRequest: { key: b('k'), rangeEnd: b('l'), filters: [F.NODELETE] } });
+    for (const s of [fast, slow, noDel]) s.sink.take();
+    const expected: string[] = [];
+    for (let round = 0; round < 5; round++) {
+      putBatch(Array.from({ length: 10 }, (_, i): [string, string] => [`k${round}-${i}`, 'v']));
+      for (let i = 0; i < 10; i++) expected.push(`k${round}-${i}`);
+      del(`k${round}-0`);
+      expected.push(`k${round}-0`);
+    }
+    put('k-end', 'v');
+    expected.push('k-end');
+    const seenSlow = slow.sink.take().flatMap(keysOf);
+    for (let round = 0; round < 50 && seenSlow.length < expected.length; round++) {
+      slow.sink.drain();
+      await tick();
+      seenSlow.push(...slow.sink.take().flatMap(keysOf));
+    }
+    expect(fast.sink.take().flatMap(keysOf)).toEqual(expected);
+    expect(seenSlow).toEqual(expected);
+    // NODELETE: the deletes of k<round>-0 are not reported.
+    const types = noDel.sink.take().flatMap((r) => (r.events ?? []).map((e) => e.type));
+    expect(types.length).toBe(51);
+    expect(types.every((t) => t === Event_EventType.PUT)).toBe(true);
+  });
+});
+
 describe('watch - slow consumers', () => {
   it('a full stream never loses or duplicates events: it catches up from history once drained', async () => {
     const { stream, put } = setup();

@@ -4,10 +4,16 @@ import type { EtcdServer } from '../../node/etcd-server.js';
 import type { WatchHub } from '../../watch/hub.js';
 import { WatchStream, type WatchSink } from '../../watch/stream.js';
 import { header } from '../header.js';
+import { STREAM_HIGH_WATER } from './call.js';
 import type { ServerCall, ServiceImpl } from './h2-server.js';
 
-/** Bytes a stream may hold unsent before its watchers are treated as slow and caught up from history. */
-const STREAM_BUFFER_BOUND = 64 * 1024; // bytes
+/**
+ * A stream holding this much unsent output is full: its watchers stop taking events (they queue as victims, or
+ * catch up from history later). It is the transports' own high-water mark, so every write that fills a stream
+ * has returned false and the stream will emit 'drain' once it has room again: the hub waits for that instead
+ * of polling full streams.
+ */
+const STREAM_BUFFER_BOUND = STREAM_HIGH_WATER;
 
 export function watchService(s: EtcdServer, hub: WatchHub, maxResponseBytes: number, progressIntervalMs: number): ServiceImpl<typeof WatchService> {
   return {
@@ -23,7 +29,7 @@ export function watchService(s: EtcdServer, hub: WatchHub, maxResponseBytes: num
           else stream.write({ header: h, watchId, events: batch.events });
         },
         get full() {
-          return stream.writableLength > STREAM_BUFFER_BOUND;
+          return stream.writableLength >= STREAM_BUFFER_BOUND;
         },
         onDrain: (fn) => stream.on('drain', fn),
         maxResponseBytes,
