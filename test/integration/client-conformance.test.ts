@@ -134,6 +134,35 @@ describe.each(targets)('client conformance - %s', (kind) => {
     expect((s.signal.reason as Error).name).toBe('SessionExpiredError');
   }, 30_000);
 
+  it('session: a lock or campaign refused with "lease not found" ends the default session; the next call gets a new one', async () => {
+    const c = new Client({ endpoints: [member.endpoint] });
+    try {
+      for (const kind of ['lock', 'election'] as const) {
+        const name = `lnf/${kind}`;
+        const run = async (): Promise<void> => {
+          if (kind === 'lock') await (await c.lock.acquire(name, { ttl: 60 })).release();
+          else await (await c.election(name).campaign('v', { ttl: 60 })).resign();
+        };
+        await run();
+        const s = await c.lock.defaultSession(60, {});
+        // Revoked behind the session's back: its next keep-alive is ~20 s away, so only the refused write can tell.
+        await client.leases.revoke(s.leaseId);
+        expect(s.state).toBe('live');
+        const err = await run().then(
+          () => undefined,
+          (e: unknown) => e as Error,
+        );
+        expect(err?.name, kind).toBe('SessionExpiredError');
+        expect(s.state).toBe('expired');
+        await run(); // a fresh default session
+        expect((await c.lock.defaultSession(60, {})).leaseId).not.toBe(s.leaseId);
+      }
+    } finally {
+      await c.lock.close();
+      c.close();
+    }
+  }, 30_000);
+
   it('lock: FIFO across clients, cancellation removes the waiter, tryAcquire, loss detection', async () => {
     const name = '/conf/lock';
     const clients = [0, 1, 2].map(() => new Client({ endpoints: [member.endpoint] }));

@@ -14,6 +14,7 @@ import { LockLostError, NoLeaderError, NotLeaderError } from '../errors.js';
 import { Cmp, Op } from '../ops.js';
 import { waitForTurn } from './queue-wait.js';
 import { type Session } from './session.js';
+import { recipeError } from './wait.js';
 
 export interface ElectionOptions {
   /** Campaign on this session (default: the client's shared session for `ttl`). */
@@ -153,8 +154,8 @@ export class Election {
           .rawTxn([Cmp.createRevision(key, '=', rev)], [Op.delete(key)], [], { timeoutMs: 5_000, idempotent: true })
           .catch(() => undefined);
       }
-      if (waitSignal.aborted) throw abortErrorFor(waitSignal);
-      throw err;
+      // "lease not found" ends the session at once, so the next campaign starts a fresh default session.
+      throw recipeError(err, session, waitSignal);
     }
   }
 

@@ -21,6 +21,7 @@ import { LatchkeyError, LockLostError } from '../errors.js';
 import { Cmp, Op, type Condition, type Operation, type PutOptions } from '../ops.js';
 import { waitForTurn } from './queue-wait.js';
 import { type Session } from './session.js';
+import { recipeError } from './wait.js';
 
 export interface AcquireOptions extends CallOptions {
   /** Hold the lock on this session (default: the client's shared session for `ttl`). */
@@ -400,8 +401,8 @@ export class LockApi {
       return this.newHold(q, token);
     } catch (err) {
       if (rev > 0n) await this.removeKey(key, rev).catch(() => undefined);
-      if (waitSignal.aborted) throw abortErrorFor(waitSignal);
-      throw err;
+      // "lease not found" ends the session at once, so the next call starts a fresh default session.
+      throw recipeError(err, session, waitSignal);
     }
   }
 
