@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { GrpcCode } from '../errors.js';
+import { ByteQueue, frameHeader, u32 } from './frames.js';
 import * as hpack from './hpack.js';
 
 /**
@@ -129,23 +130,6 @@ function percentDecode(s: string): string {
   }
 }
 
-function frameHeader(length: number, type: number, flags: number, stream: number): Buffer {
-  const h = Buffer.allocUnsafe(9);
-  h[0] = (length >>> 16) & 0xff;
-  h[1] = (length >>> 8) & 0xff;
-  h[2] = length & 0xff;
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(stream, 5);
-  return h;
-}
-
-function u32(v: number): Buffer {
-  const b = Buffer.allocUnsafe(4);
-  b.writeUInt32BE(v >>> 0, 0);
-  return b;
-}
-
 function first(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
@@ -169,8 +153,7 @@ class Stream {
   sendWindow: number;
   recvUnacked = 0;
   /** Request bytes waiting for send window. */
-  readonly out: Buffer[] = [];
-  outBytes = 0;
+  readonly out = new ByteQueue();
   /** END_STREAM once `out` is empty. */
   endPending = false;
   /** A write reported backpressure: call `sink.drain` once the queue is short again. */
@@ -179,8 +162,7 @@ class Stream {
   responseHeaders = false;
   done = false;
   /** gRPC length-prefixed message reassembly: chunks of the message in progress (no copying until it is whole). */
-  private parts: Buffer[] = [];
-  private partBytes = 0;
+  private readonly parts = new ByteQueue();
   /** Length of the message in progress, once its 5-byte prefix is in. */
   private need = -1;
   status: { code: number; details: string } | undefined;
@@ -196,47 +178,22 @@ class Stream {
 
   data(chunk: Buffer): void {
     this.parts.push(chunk);
-    this.partBytes += chunk.length;
     for (;;) {
       if (this.need < 0) {
-        if (this.partBytes < 5) return;
-        const head = this.take(5);
+        if (this.parts.length < 5) return;
+        const head = this.parts.take(5);
         if (head[0] !== 0) throw new RpcError(GrpcCode.UNIMPLEMENTED, 'compressed messages are not supported');
         this.need = head.readUInt32BE(1);
       }
-      if (this.partBytes < this.need) return;
-      const msg = this.take(this.need);
+      if (this.parts.length < this.need) return;
+      const msg = this.parts.take(this.need);
       this.need = -1;
       this.sink.message(msg);
     }
   }
 
-  /** Removes and returns the first `n` buffered bytes (one copy when they span chunks). */
-  private take(n: number): Buffer {
-    const headChunk = this.parts[0];
-    if (headChunk !== undefined && headChunk.length >= n) {
-      const out = headChunk.subarray(0, n);
-      if (headChunk.length === n) this.parts.shift();
-      else this.parts[0] = headChunk.subarray(n);
-      this.partBytes -= n;
-      return out;
-    }
-    const out = Buffer.allocUnsafe(n);
-    let off = 0;
-    while (off < n) {
-      const c = this.parts[0]!;
-      const k = Math.min(c.length, n - off);
-      c.copy(out, off, 0, k);
-      off += k;
-      if (k === c.length) this.parts.shift();
-      else this.parts[0] = c.subarray(k);
-    }
-    this.partBytes -= n;
-    return out;
-  }
-
   get partial(): boolean {
-    return this.partBytes > 0 || this.need >= 0;
+    return this.parts.length > 0 || this.need >= 0;
   }
 }
 
@@ -308,21 +265,18 @@ class Connection {
   /** Queues request data; false when the caller should wait for the sink's `drain` before writing more. */
   write(s: Stream, data: Buffer, end: boolean): boolean {
     if (s.done || s.localEnded) return false;
-    if (data.length > 0) {
-      s.out.push(data);
-      s.outBytes += data.length;
-    }
+    s.out.push(data);
     if (end) s.endPending = true;
     this.pump(s);
     this.schedule();
-    const ok = s.outBytes + this.socket.writableLength < WRITE_HIGH_WATER;
+    const ok = s.out.length + this.socket.writableLength < WRITE_HIGH_WATER;
     if (!ok) s.wantDrain = true;
     return ok;
   }
 
   /** Tells writers that waited that their queue is short again. */
   private drained(s: Stream): void {
-    if (!s.wantDrain || s.done || s.outBytes + this.socket.writableLength >= WRITE_HIGH_WATER / 2) return;
+    if (!s.wantDrain || s.done || s.out.length + this.socket.writableLength >= WRITE_HIGH_WATER / 2) return;
     s.wantDrain = false;
     queueMicrotask(() => s.sink.drain?.());
   }
@@ -361,32 +315,18 @@ class Connection {
 
   /** Frames a stream's queued request data as far as the windows allow. */
   private pump(s: Stream): void {
-    while (s.outBytes > 0) {
+    while (s.out.length > 0) {
       const allowed = Math.min(this.sendWindow, s.sendWindow, this.peerMaxFrame);
       if (allowed <= 0) {
         this.blocked.add(s);
         return;
       }
-      const take = Math.min(allowed, s.outBytes);
-      let left = take;
-      const parts: Buffer[] = [];
-      while (left > 0) {
-        const head = s.out[0]!;
-        if (head.length <= left) {
-          parts.push(head);
-          s.out.shift();
-          left -= head.length;
-        } else {
-          parts.push(head.subarray(0, left));
-          s.out[0] = head.subarray(left);
-          left = 0;
-        }
-      }
-      s.outBytes -= take;
+      const take = Math.min(allowed, s.out.length);
       this.sendWindow -= take;
       s.sendWindow -= take;
-      const end = s.outBytes === 0 && s.endPending;
-      this.outQueue.push(frameHeader(take, FRAME.DATA, end ? FLAG_END_STREAM : 0, s.id), ...parts);
+      const end = s.out.length === take && s.endPending;
+      this.outQueue.push(frameHeader(take, FRAME.DATA, end ? FLAG_END_STREAM : 0, s.id));
+      s.out.takeParts(take, this.outQueue);
       if (end) {
         s.endPending = false;
         s.localEnded = true;
@@ -559,7 +499,7 @@ class Connection {
           const s = this.streams.get(id);
           if (s) {
             s.sendWindow += inc;
-            if (s.outBytes > 0 || s.endPending) this.pump(s);
+            if (s.out.length > 0 || s.endPending) this.pump(s);
           }
         }
         this.schedule();

@@ -1,5 +1,5 @@
 import type { Init, MethodDesc, ServiceDesc } from '@latchkey/proto';
-import { GrpcCode } from '@latchkey/proto';
+import { ByteQueue, GrpcCode } from '@latchkey/proto';
 
 /**
  * What a gRPC call looks like to the service handlers, whichever HTTP/2 implementation carries it (Node's
@@ -96,58 +96,32 @@ export class ProtocolError extends Error {
  * DATA frame).
  */
 export class FrameParser {
-  private parts: Buffer[] = [];
-  private bytes = 0;
+  private readonly queue = new ByteQueue();
   /** Length of the message in progress once its 5-byte prefix is in; -1 before. */
   private need = -1;
 
   constructor(private readonly max: number) {}
 
   get pending(): boolean {
-    return this.bytes > 0 || this.need >= 0;
+    return this.queue.length > 0 || this.need >= 0;
   }
 
   push(chunk: Buffer): Buffer[] {
-    this.parts.push(chunk);
-    this.bytes += chunk.length;
+    this.queue.push(chunk);
     const out: Buffer[] = [];
     for (;;) {
       if (this.need < 0) {
-        if (this.bytes < 5) break;
-        const head = this.take(5);
+        if (this.queue.length < 5) break;
+        const head = this.queue.take(5);
         if (head[0] !== 0) throw new ProtocolError(GrpcCode.UNIMPLEMENTED, 'grpc: compressed messages are not supported');
         const len = head.readUInt32BE(1);
         if (len > this.max) throw new ProtocolError(GrpcCode.RESOURCE_EXHAUSTED, `grpc: received message larger than max (${len} vs. ${this.max})`);
         this.need = len;
       }
-      if (this.bytes < this.need) break;
-      out.push(this.take(this.need));
+      if (this.queue.length < this.need) break;
+      out.push(this.queue.take(this.need));
       this.need = -1;
     }
-    return out;
-  }
-
-  /** Removes and returns the first `n` buffered bytes (a view when one chunk holds them, else one copy). */
-  private take(n: number): Buffer {
-    const first = this.parts[0];
-    if (first !== undefined && first.length >= n) {
-      const out = first.subarray(0, n);
-      if (first.length === n) this.parts.shift();
-      else this.parts[0] = first.subarray(n);
-      this.bytes -= n;
-      return out;
-    }
-    const out = Buffer.allocUnsafe(n);
-    let off = 0;
-    while (off < n) {
-      const c = this.parts[0]!;
-      const k = Math.min(c.length, n - off);
-      c.copy(out, off, 0, k);
-      off += k;
-      if (k === c.length) this.parts.shift();
-      else this.parts[0] = c.subarray(k);
-    }
-    this.bytes -= n;
     return out;
   }
 }

@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import { hpack } from '@latchkey/proto';
+import { ByteQueue, frameHeader, hpack, u32 } from '@latchkey/proto';
 
 type HeaderMap = hpack.HeaderMap;
 const { HpackDecoder, HpackError } = hpack;
@@ -82,25 +82,8 @@ class ConnectionError extends Error {
   }
 }
 
-function frameHeader(length: number, type: number, flags: number, stream: number): Buffer {
-  const h = Buffer.allocUnsafe(FRAME_HEADER);
-  h[0] = (length >>> 16) & 0xff;
-  h[1] = (length >>> 8) & 0xff;
-  h[2] = length & 0xff;
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(stream, 5);
-  return h;
-}
-
 function controlFrame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
   return Buffer.concat([frameHeader(payload.length, type, flags, stream), payload]);
-}
-
-function u32(v: number): Buffer {
-  const b = Buffer.allocUnsafe(4);
-  b.writeUInt32BE(v >>> 0, 0);
-  return b;
 }
 
 /** One request stream, as the gRPC layer drives it. */
@@ -121,8 +104,7 @@ export class H2Stream {
   pendingHeaders: Buffer | undefined;
   pendingHeadersEndStream = false;
   /** DATA payload waiting to be framed (accepted by write(), blocked by flow control or the batch). */
-  readonly data: Buffer[] = [];
-  dataBytes = 0;
+  readonly data = new ByteQueue();
   /** Trailer block to send once `data` is empty. */
   pendingTrailers: Buffer | undefined;
   /** A writer saw backpressure: tell the listener when the queue drains. */
@@ -139,7 +121,7 @@ export class H2Stream {
 
   /** Octets queued on this stream plus what the connection has handed the socket but it has not sent. */
   get queuedBytes(): number {
-    return this.dataBytes + this.conn.socketBacklog();
+    return this.data.length + this.conn.socketBacklog();
   }
 
   /** Queues response headers (once). */
@@ -153,7 +135,6 @@ export class H2Stream {
   write(chunk: Buffer): void {
     if (this.localEnded || this.closed || chunk.length === 0) return;
     this.data.push(chunk);
-    this.dataBytes += chunk.length;
     this.conn.queued(chunk.length);
     this.conn.dirty(this);
   }
@@ -445,7 +426,7 @@ export class H2Connection {
         for (const s of this.streams.values()) {
           s.sendWindow += delta;
           if (s.sendWindow > MAX_WINDOW) throw new ConnectionError(H2_ERROR.FLOW_CONTROL_ERROR, 'h2: stream window overflow');
-          if (delta > 0 && s.dataBytes > 0) this.dirty(s);
+          if (delta > 0 && s.data.length > 0) this.dirty(s);
         }
       } else if (id === SETTING.MAX_FRAME_SIZE) {
         if (value < 16384 || value > 16777215) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'h2: bad max frame size');
@@ -466,7 +447,7 @@ export class H2Connection {
       if (inc === 0) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'h2: zero WINDOW_UPDATE');
       this.sendWindow += inc;
       if (this.sendWindow > MAX_WINDOW) throw new ConnectionError(H2_ERROR.FLOW_CONTROL_ERROR, 'h2: connection window overflow');
-      for (const s of this.streams.values()) if (s.dataBytes > 0) this.dirty(s);
+      for (const s of this.streams.values()) if (s.data.length > 0) this.dirty(s);
       return;
     }
     const s = this.streams.get(streamId);
@@ -474,7 +455,7 @@ export class H2Connection {
     if (inc === 0) return this.resetStream(s, H2_ERROR.PROTOCOL_ERROR);
     s.sendWindow += inc;
     if (s.sendWindow > MAX_WINDOW) return this.resetStream(s, H2_ERROR.FLOW_CONTROL_ERROR);
-    if (s.dataBytes > 0) this.dirty(s);
+    if (s.data.length > 0) this.dirty(s);
   }
 
   private remoteEnd(s: H2Stream): void {
@@ -558,32 +539,18 @@ export class H2Connection {
         return bytes;
       }
     }
-    while (s.dataBytes > 0) {
+    while (s.data.length > 0) {
       const allowed = Math.min(this.sendWindow, s.sendWindow, this.peerMaxFrame);
       if (allowed <= 0) break;
-      const take = Math.min(allowed, s.dataBytes);
-      let left = take;
-      const parts: Buffer[] = [];
-      while (left > 0) {
-        const head = s.data[0]!;
-        if (head.length <= left) {
-          parts.push(head);
-          s.data.shift();
-          left -= head.length;
-        } else {
-          parts.push(head.subarray(0, left));
-          s.data[0] = head.subarray(left);
-          left = 0;
-        }
-      }
-      s.dataBytes -= take;
+      const take = Math.min(allowed, s.data.length);
       this.queuedData -= take;
       this.sendWindow -= take;
       s.sendWindow -= take;
-      out.push(frameHeader(take, FRAME.DATA, 0, s.id), ...parts);
+      out.push(frameHeader(take, FRAME.DATA, 0, s.id));
+      s.data.takeParts(take, out);
       bytes += FRAME_HEADER + take;
     }
-    if (s.dataBytes === 0 && s.pendingTrailers) {
+    if (s.data.length === 0 && s.pendingTrailers) {
       const block = s.pendingTrailers;
       s.pendingTrailers = undefined;
       bytes += this.headerFrames(s.id, block, true, out);
@@ -619,7 +586,7 @@ export class H2Connection {
 
   /** Closes a stream both sides have ended. If we ended first, the client is told to stop with RST_STREAM(NO_ERROR). */
   private maybeFinish(s: H2Stream): void {
-    if (s.closed || !s.localEnded || s.pendingHeaders || s.dataBytes > 0 || s.pendingTrailers) return;
+    if (s.closed || !s.localEnded || s.pendingHeaders || s.data.length > 0 || s.pendingTrailers) return;
     if (!s.remoteEnded) {
       this.control.push(controlFrame(FRAME.RST_STREAM, 0, s.id, u32(H2_ERROR.NO_ERROR)));
       this.scheduleFlush();
@@ -632,9 +599,8 @@ export class H2Connection {
     s.closed = true;
     this.streams.delete(s.id);
     this.dirtyStreams.delete(s);
-    this.queuedData -= s.dataBytes;
-    s.data.length = 0;
-    s.dataBytes = 0;
+    this.queuedData -= s.data.length;
+    s.data.clear();
     s.listener?.onClose(reset);
   }
 
