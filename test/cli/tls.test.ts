@@ -3,50 +3,20 @@
  * client certificates (test/fixtures/tls): with a CA-signed certificate latchctl prints what etcdctl prints; a
  * self-signed certificate, none at all, or an unreadable file fail as they fail for etcdctl.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { etcdctl } from '../harness/etcdctl.js';
-import { freePorts } from '../harness/ports.js';
-import { memberCommand } from '../harness/processes.js';
+import { startTlsMember, type TlsMember, tlsFixture as f, tlsFixtures as fixtures, withCert } from '../harness/tls-member.js';
 import { errorLines, runInProcess, runTool, type ToolResult } from './tools.js';
 
-const fixtures = fileURLToPath(new URL('../fixtures/tls/', import.meta.url));
-const f = (name: string): string => path.join(fixtures, name);
-const withCert = (cert: string, key: string): string[] => ['--cacert', f('ca.crt'), '--cert', f(cert), '--key', f(key)];
-
-let proc: ChildProcess | undefined;
-let dir = '';
+let member: TlsMember | undefined;
 let endpoint = '';
 
 beforeAll(async () => {
-  const [client, peer] = (await freePorts(2)) as [number, number];
-  dir = mkdtempSync(path.join(tmpdir(), 'latchctl-tls-'));
-  endpoint = `https://127.0.0.1:${client}`;
-  const { command, args } = memberCommand('latchkey');
-  proc = spawn(command, [
-    ...args,
-    '--name', 't1', '--data-dir', path.join(dir, 'data'),
-    '--listen-client-urls', endpoint, '--advertise-client-urls', endpoint,
-    '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
-    '--initial-cluster', `t1=http://127.0.0.1:${peer}`,
-    '--cert-file', f('server.crt'), '--key-file', f('server.key'), '--trusted-ca-file', f('ca.crt'), '--client-cert-auth',
-  ], { stdio: 'ignore' });
-  // Polls the member's health (a readiness wait under a deadline, as the harness does for plain members).
-  const deadline = Date.now() + 20_000;
-  while ((await etcdctl(endpoint, [...withCert('client.crt', 'client.key'), 'endpoint', 'health'])).code !== 0) {
-    if (Date.now() > deadline) throw new Error('TLS member did not become healthy');
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  member = await startTlsMember({ cert: 'client.crt', key: 'client.key' });
+  endpoint = member.endpoint;
 }, 30_000);
 
-afterAll(() => {
-  proc?.kill('SIGKILL');
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => member?.stop());
 
 const outcome = (r: ToolResult): [number, string, string[]] => [r.code, r.stdout, errorLines(r.stderr)];
 

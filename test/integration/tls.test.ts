@@ -4,49 +4,21 @@
  * one (test/fixtures/tls/rogue), they do not; with auth enabled the certificate's common name is the user.
  * (Peer TLS, including a rogue peer being refused, is tested in packages/server/src/transport/transport.test.ts.)
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { Client } from '@latchkey/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { etcdctl } from '../harness/etcdctl.js';
-import { freePorts } from '../harness/ports.js';
-import { memberCommand } from '../harness/processes.js';
+import { startTlsMember, type TlsMember, tlsFixture as f, withCert } from '../harness/tls-member.js';
 
-const fixtures = fileURLToPath(new URL('../fixtures/tls/', import.meta.url));
-const f = (name: string): string => path.join(fixtures, name);
-
-let proc: ChildProcess | undefined;
-let dir = '';
+let member: TlsMember | undefined;
 let endpoint = '';
-const withCert = (cert: string, key: string): string[] => ['--cacert', f('ca.crt'), '--cert', f(cert), '--key', f(key)];
 
 beforeAll(async () => {
-  const [client, peer] = (await freePorts(2)) as [number, number];
-  dir = mkdtempSync(path.join(tmpdir(), 'latchkey-tls-'));
-  endpoint = `https://127.0.0.1:${client}`;
-  const { command, args } = memberCommand('latchkey');
-  proc = spawn(command, [
-    ...args,
-    '--name', 't1', '--data-dir', path.join(dir, 'data'),
-    '--listen-client-urls', endpoint, '--advertise-client-urls', endpoint,
-    '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
-    '--initial-cluster', `t1=http://127.0.0.1:${peer}`,
-    '--cert-file', f('server.crt'), '--key-file', f('server.key'), '--trusted-ca-file', f('ca.crt'), '--client-cert-auth',
-  ], { stdio: 'ignore' });
-  const deadline = Date.now() + 20_000;
-  while ((await etcdctl(endpoint, [...withCert('root.crt', 'root.key'), 'endpoint', 'health'])).code !== 0) {
-    if (Date.now() > deadline) throw new Error('TLS member did not become healthy');
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  member = await startTlsMember({ cert: 'root.crt', key: 'root.key' });
+  endpoint = member.endpoint;
 }, 30_000);
 
-afterAll(() => {
-  proc?.kill('SIGKILL');
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => member?.stop());
 
 describe('client TLS', () => {
   it('etcdctl: a CA-signed client certificate works; none or a self-signed one is refused', async () => {
