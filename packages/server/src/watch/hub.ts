@@ -232,6 +232,14 @@ export class WatchHub {
       }
     }
     for (const [view, items] of pending) {
+      // Members that were behind already got these items queued above: nothing to merge for them.
+      let live = false;
+      for (const w of view.members) {
+        if (this.victims.has(w)) continue;
+        live = true;
+        break;
+      }
+      if (!live) continue;
       // The view's responses, merged once and shared by its members.
       const runs: { run: Run; from: number }[] = [];
       for (let from = 0; from < items.length; ) {
