@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { GrpcCode } from '../errors.js';
-import { ByteQueue, frameHeader, u32 } from './frames.js';
+import { ByteQueue, FLAG_ACK, FLAG_END_HEADERS, FLAG_END_STREAM, FLAG_PADDED, FLAG_PRIORITY, FRAME, frameHeader, headerFrames, u32 } from './frames.js';
 import * as hpack from './hpack.js';
 
 /**
@@ -50,12 +50,6 @@ export enum ConnectivityState {
 }
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
-const FRAME = { DATA: 0, HEADERS: 1, RST_STREAM: 3, SETTINGS: 4, PUSH_PROMISE: 5, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8, CONTINUATION: 9 } as const;
-const FLAG_END_STREAM = 0x1;
-const FLAG_ACK = 0x1;
-const FLAG_END_HEADERS = 0x4;
-const FLAG_PADDED = 0x8;
-const FLAG_PRIORITY = 0x20;
 const RST = { NO_ERROR: 0, PROTOCOL_ERROR: 1, REFUSED_STREAM: 7, CANCEL: 8 } as const;
 const DEFAULT_WINDOW = 65535;
 /** Our receive windows: per stream (SETTINGS) and for the connection (raised with a WINDOW_UPDATE). */
@@ -301,16 +295,7 @@ class Connection {
   // ------------------------------------------------------------------------------------------ output
 
   private emitHeaders(id: number, block: Buffer): void {
-    const max = this.peerMaxFrame;
-    if (block.length <= max) {
-      this.outQueue.push(frameHeader(block.length, FRAME.HEADERS, FLAG_END_HEADERS, id), block);
-      return;
-    }
-    for (let off = 0; off < block.length; off += max) {
-      const part = block.subarray(off, Math.min(off + max, block.length));
-      const last = off + max >= block.length;
-      this.outQueue.push(frameHeader(part.length, off === 0 ? FRAME.HEADERS : FRAME.CONTINUATION, last ? FLAG_END_HEADERS : 0, id), part);
-    }
+    headerFrames(id, block, false, this.peerMaxFrame, this.outQueue);
   }
 
   /** Frames a stream's queued request data as far as the windows allow. */

@@ -1,12 +1,22 @@
 /**
  * Pieces of HTTP/2 framing shared by the server's engine (packages/server/src/api/grpc/h2) and the client channel
- * (./channel.ts): frame headers (RFC 9113 §4.1) and the byte queue both use for DATA output and for gRPC message
+ * (./channel.ts): frame types and flags, frame and header-block framing (RFC 9113 §4.1, §6.2, §6.10), and the byte queue both use for DATA output and for gRPC message
  * reassembly.
  */
 
+/** Frame types (RFC 9113 §6). */
+export const FRAME = { DATA: 0, HEADERS: 1, PRIORITY: 2, RST_STREAM: 3, SETTINGS: 4, PUSH_PROMISE: 5, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8, CONTINUATION: 9 } as const;
+export const FLAG_END_STREAM = 0x1;
+export const FLAG_ACK = 0x1;
+export const FLAG_END_HEADERS = 0x4;
+export const FLAG_PADDED = 0x8;
+export const FLAG_PRIORITY = 0x20;
+/** Octets of a frame header. */
+export const FRAME_HEADER = 9;
+
 /** The 9-byte frame header: 24-bit length, type, flags, 31-bit stream id. */
 export function frameHeader(length: number, type: number, flags: number, stream: number): Buffer {
-  const h = Buffer.allocUnsafe(9);
+  const h = Buffer.allocUnsafe(FRAME_HEADER);
   h[0] = (length >>> 16) & 0xff;
   h[1] = (length >>> 8) & 0xff;
   h[2] = length & 0xff;
@@ -21,6 +31,28 @@ export function u32(v: number): Buffer {
   const b = Buffer.allocUnsafe(4);
   b.writeUInt32BE(v >>> 0, 0);
   return b;
+}
+
+/**
+ * A header block as one HEADERS frame, or HEADERS plus CONTINUATION frames of at most `maxFrame` octets each
+ * (END_HEADERS on the last, END_STREAM on the first when `endStream`). Appends to `out`; returns the octets.
+ */
+export function headerFrames(stream: number, block: Buffer, endStream: boolean, maxFrame: number, out: Buffer[]): number {
+  const endFlag = endStream ? FLAG_END_STREAM : 0;
+  if (block.length <= maxFrame) {
+    out.push(frameHeader(block.length, FRAME.HEADERS, FLAG_END_HEADERS | endFlag, stream), block);
+    return FRAME_HEADER + block.length;
+  }
+  let bytes = 0;
+  for (let off = 0; off < block.length; off += maxFrame) {
+    const part = block.subarray(off, Math.min(off + maxFrame, block.length));
+    const last = off + maxFrame >= block.length;
+    const type = off === 0 ? FRAME.HEADERS : FRAME.CONTINUATION;
+    const flags = (last ? FLAG_END_HEADERS : 0) | (off === 0 ? endFlag : 0);
+    out.push(frameHeader(part.length, type, flags, stream), part);
+    bytes += FRAME_HEADER + part.length;
+  }
+  return bytes;
 }
 
 /**

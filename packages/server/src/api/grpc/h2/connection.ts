@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import { ByteQueue, frameHeader, hpack, u32 } from '@latchkey/proto';
+import { ByteQueue, FLAG_ACK, FLAG_END_HEADERS, FLAG_END_STREAM, FLAG_PADDED, FLAG_PRIORITY, FRAME, FRAME_HEADER, frameHeader, headerFrames, hpack, u32 } from '@latchkey/proto';
 
 type HeaderMap = hpack.HeaderMap;
 const { HpackDecoder, HpackError } = hpack;
@@ -27,12 +27,6 @@ const { HpackDecoder, HpackError } = hpack;
  * the client, or because the connection went away).
  */
 
-export const FRAME = { DATA: 0, HEADERS: 1, PRIORITY: 2, RST_STREAM: 3, SETTINGS: 4, PUSH_PROMISE: 5, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8, CONTINUATION: 9 } as const;
-const FLAG_END_STREAM = 0x1;
-const FLAG_ACK = 0x1;
-const FLAG_END_HEADERS = 0x4;
-const FLAG_PADDED = 0x8;
-const FLAG_PRIORITY = 0x20;
 
 export const H2_ERROR = {
   NO_ERROR: 0,
@@ -50,7 +44,6 @@ export const H2_ERROR = {
 const SETTING = { HEADER_TABLE_SIZE: 1, ENABLE_PUSH: 2, MAX_CONCURRENT_STREAMS: 3, INITIAL_WINDOW_SIZE: 4, MAX_FRAME_SIZE: 5, MAX_HEADER_LIST_SIZE: 6 } as const;
 
 export const CLIENT_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
-const FRAME_HEADER = 9;
 /** The largest frame we accept: the protocol default (we never announce a larger one). */
 const MAX_FRAME_IN = 16384;
 const DEFAULT_WINDOW = 65535;
@@ -566,22 +559,7 @@ export class H2Connection {
 
   /** A header block as HEADERS (+ CONTINUATION) frames. */
   private headerFrames(stream: number, block: Buffer, endStream: boolean, out: Buffer[]): number {
-    const max = this.peerMaxFrame;
-    const endFlag = endStream ? FLAG_END_STREAM : 0;
-    if (block.length <= max) {
-      out.push(frameHeader(block.length, FRAME.HEADERS, FLAG_END_HEADERS | endFlag, stream), block);
-      return FRAME_HEADER + block.length;
-    }
-    let bytes = 0;
-    for (let off = 0; off < block.length; off += max) {
-      const part = block.subarray(off, Math.min(off + max, block.length));
-      const last = off + max >= block.length;
-      const type = off === 0 ? FRAME.HEADERS : FRAME.CONTINUATION;
-      const flags = (last ? FLAG_END_HEADERS : 0) | (off === 0 ? endFlag : 0);
-      out.push(frameHeader(part.length, type, flags, stream), part);
-      bytes += FRAME_HEADER + part.length;
-    }
-    return bytes;
+    return headerFrames(stream, block, endStream, this.peerMaxFrame, out);
   }
 
   /** Closes a stream both sides have ended. If we ended first, the client is told to stop with RST_STREAM(NO_ERROR). */
