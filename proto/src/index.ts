@@ -18,5 +18,5 @@ export { JsonError, type JsonObject, type JsonValue } from './runtime/json.js';
 export type { Init, MessageType, MethodDesc, ServiceDesc, RequestOf, ResponseOf } from './runtime/types.js';
 export * from './errors.js';
 export * as hpack from './h2/hpack.js';
-export { ByteQueue, FLAG_ACK, FLAG_END_HEADERS, FLAG_END_STREAM, FLAG_PADDED, FLAG_PRIORITY, FRAME, FRAME_HEADER, frameHeader, headerFrames, u32 } from './h2/frames.js';
+export { ByteQueue, FLAG_ACK, FLAG_END_HEADERS, FLAG_END_STREAM, FLAG_PADDED, FLAG_PRIORITY, FRAME, FRAME_HEADER, frameHeader, FrameReader, headerFrames, u32 } from './h2/frames.js';
 export { H2Channel, ClientStream, RpcError, ConnectivityState, metadata, type H2ChannelOptions, type MetadataLike, type UnaryCallHandle } from './h2/channel.js';

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { GrpcCode } from '../errors.js';
-import { ByteQueue, FLAG_ACK, FLAG_END_HEADERS, FLAG_END_STREAM, FLAG_PADDED, FLAG_PRIORITY, FRAME, frameHeader, headerFrames, u32 } from './frames.js';
+import { ByteQueue, FLAG_ACK, FLAG_END_HEADERS, FLAG_END_STREAM, FLAG_PADDED, FLAG_PRIORITY, FRAME, frameHeader, FrameReader, headerFrames, u32 } from './frames.js';
 import * as hpack from './hpack.js';
 
 /**
@@ -196,7 +196,7 @@ class Connection {
   readonly streams = new Map<number, Stream>();
   private nextId = 1;
   private readonly decoder = new HpackDecoder(4096);
-  private input: Buffer | undefined;
+  private readonly frames = new FrameReader(MAX_FRAME_IN, (len) => new RpcError(GrpcCode.INTERNAL, `h2: frame of ${len} bytes`));
   private sendWindow = DEFAULT_WINDOW;
   private recvUnacked = 0;
   private peerInitialWindow = DEFAULT_WINDOW;
@@ -344,27 +344,14 @@ class Connection {
 
   private onData(chunk: Buffer): void {
     if (this.closed) return;
-    let buf = this.input ? Buffer.concat([this.input, chunk]) : chunk;
-    this.input = undefined;
-    let off = 0;
     try {
-      while (buf.length - off >= 9) {
-        const len = (buf[off]! << 16) | (buf[off + 1]! << 8) | buf[off + 2]!;
-        if (len > MAX_FRAME_IN) throw new RpcError(GrpcCode.INTERNAL, `h2: frame of ${len} bytes`);
-        if (buf.length - off < 9 + len) break;
-        const type = buf[off + 3]!;
-        const flags = buf[off + 4]!;
-        const id = buf.readUInt32BE(off + 5) & 0x7fffffff;
-        const payload = buf.subarray(off + 9, off + 9 + len);
-        off += 9 + len;
+      this.frames.push(chunk, (type, flags, id, payload) => {
         this.onFrame(type, flags, id, payload);
-        if (this.closed) return;
-      }
+        return !this.closed;
+      });
     } catch (err) {
       this.goawayAndClose(err instanceof Error ? err : new Error(String(err)));
-      return;
     }
-    if (off < buf.length) this.input = off === 0 ? buf : buf.subarray(off);
   }
 
   private onFrame(type: number, flags: number, id: number, payload: Buffer): void {

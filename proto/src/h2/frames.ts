@@ -34,6 +34,42 @@ export function u32(v: number): Buffer {
 }
 
 /**
+ * Splits a connection's incoming bytes into frames. A frame split across chunks waits for the rest (joined
+ * once the next chunk comes: frames are at most `maxFrame` octets, so this copies little).
+ */
+export class FrameReader {
+  private rest: Buffer | undefined;
+
+  /** `tooLarge` makes the error thrown for a frame longer than `maxFrame`. */
+  constructor(
+    private readonly maxFrame: number,
+    private readonly tooLarge: (length: number) => Error,
+  ) {}
+
+  /**
+   * Calls `onFrame` for each whole frame in order, until it returns false (the connection closed). An error
+   * (an oversized frame, or thrown by `onFrame`) propagates, and what remained of the input is dropped.
+   */
+  push(chunk: Buffer, onFrame: (type: number, flags: number, stream: number, payload: Buffer) => boolean): void {
+    const buf = this.rest ? Buffer.concat([this.rest, chunk]) : chunk;
+    this.rest = undefined;
+    let off = 0;
+    while (buf.length - off >= FRAME_HEADER) {
+      const len = (buf[off]! << 16) | (buf[off + 1]! << 8) | buf[off + 2]!;
+      if (len > this.maxFrame) throw this.tooLarge(len);
+      if (buf.length - off < FRAME_HEADER + len) break;
+      const type = buf[off + 3]!;
+      const flags = buf[off + 4]!;
+      const stream = buf.readUInt32BE(off + 5) & 0x7fffffff;
+      const payload = buf.subarray(off + FRAME_HEADER, off + FRAME_HEADER + len);
+      off += FRAME_HEADER + len;
+      if (!onFrame(type, flags, stream, payload)) return;
+    }
+    if (off < buf.length) this.rest = off === 0 ? buf : buf.subarray(off);
+  }
+}
+
+/**
  * A header block as one HEADERS frame, or HEADERS plus CONTINUATION frames of at most `maxFrame` octets each
  * (END_HEADERS on the last, END_STREAM on the first when `endStream`). Appends to `out`; returns the octets.
  */

@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import { ByteQueue, FLAG_ACK, FLAG_END_HEADERS, FLAG_END_STREAM, FLAG_PADDED, FLAG_PRIORITY, FRAME, FRAME_HEADER, frameHeader, headerFrames, hpack, u32 } from '@latchkey/proto';
+import { ByteQueue, FLAG_ACK, FLAG_END_HEADERS, FLAG_END_STREAM, FLAG_PADDED, FLAG_PRIORITY, FRAME, FRAME_HEADER, frameHeader, FrameReader, headerFrames, hpack, u32 } from '@latchkey/proto';
 
 type HeaderMap = hpack.HeaderMap;
 const { HpackDecoder, HpackError } = hpack;
@@ -166,7 +166,7 @@ export class H2Stream {
 export class H2Connection {
   private readonly streams = new Map<number, H2Stream>();
   private readonly decoder = new HpackDecoder(4096);
-  private input: Buffer | undefined;
+  private readonly frames = new FrameReader(MAX_FRAME_IN, (len) => new ConnectionError(H2_ERROR.FRAME_SIZE_ERROR, `h2: frame of ${len} bytes`));
   private lastStreamId = 0;
   /** Our send window for the whole connection. */
   private sendWindow = DEFAULT_WINDOW;
@@ -238,27 +238,14 @@ export class H2Connection {
 
   private onData(chunk: Buffer): void {
     if (this.closed) return;
-    let buf = this.input ? Buffer.concat([this.input, chunk]) : chunk;
-    this.input = undefined;
-    let off = 0;
     try {
-      while (buf.length - off >= FRAME_HEADER) {
-        const len = (buf[off]! << 16) | (buf[off + 1]! << 8) | buf[off + 2]!;
-        if (len > MAX_FRAME_IN) throw new ConnectionError(H2_ERROR.FRAME_SIZE_ERROR, `h2: frame of ${len} bytes`);
-        if (buf.length - off < FRAME_HEADER + len) break;
-        const type = buf[off + 3]!;
-        const flags = buf[off + 4]!;
-        const stream = buf.readUInt32BE(off + 5) & 0x7fffffff;
-        const payload = buf.subarray(off + FRAME_HEADER, off + FRAME_HEADER + len);
-        off += FRAME_HEADER + len;
+      this.frames.push(chunk, (type, flags, stream, payload) => {
         this.onFrame(type, flags, stream, payload);
-        if (this.closed) return;
-      }
+        return !this.closed;
+      });
     } catch (err) {
       this.fail(err instanceof ConnectionError ? err : new ConnectionError(H2_ERROR.INTERNAL_ERROR, String(err)));
-      return;
     }
-    if (off < buf.length) this.input = off === 0 ? buf : buf.subarray(off);
   }
 
   private onFrame(type: number, flags: number, streamId: number, payload: Buffer): void {
