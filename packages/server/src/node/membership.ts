@@ -31,6 +31,13 @@ export function computeClusterId(memberIds: readonly bigint[]): bigint {
 
 /** The replicated membership table (backend table Members), read by MemberList and the transport. */
 export class Membership {
+  /**
+   * The removed ids, read from the backend on first use and dropped whenever `remove` runs (so an aborted batch
+   * cannot leave a wrong answer behind: the next question reads the backend again). The transport asks for every
+   * batch of Raft messages it receives; this keeps that question off the backend.
+   */
+  private removed: Set<bigint> | undefined;
+
   constructor(private readonly backend: Backend) {}
 
   list(): MemberInfo[] {
@@ -59,16 +66,28 @@ export class Membership {
   remove(id: bigint): void {
     this.backend.del(Table.Members, idKey(id));
     this.backend.put(Table.Meta, removedKey(id), Buffer.of(1));
+    this.removed = undefined;
   }
 
   /** Whether `id` was a member and has been removed (such a member must stop, as etcd's removed members do). */
   isRemoved(id: bigint): boolean {
-    return this.backend.get(Table.Meta, removedKey(id)) !== undefined;
+    if (!this.removed) {
+      const ids = new Set<bigint>();
+      this.backend.scan(Table.Meta, Buffer.from(REMOVED_PREFIX), Buffer.from(REMOVED_END), (k) => {
+        ids.add(BigInt(`0x${k.subarray(REMOVED_PREFIX.length).toString()}`));
+      });
+      this.removed = ids;
+    }
+    return this.removed.has(id);
   }
 }
 
+const REMOVED_PREFIX = 'removed/';
+/** The first key after every `removed/…` key ('0' follows '/'). */
+const REMOVED_END = 'removed0';
+
 function removedKey(id: bigint): Buffer {
-  return Buffer.from(`removed/${id.toString(16)}`);
+  return Buffer.from(`${REMOVED_PREFIX}${id.toString(16)}`);
 }
 
 function idKey(id: bigint): Buffer {
