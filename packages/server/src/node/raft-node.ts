@@ -1,5 +1,6 @@
 import type { Failpoints } from './failpoints.js';
 import type { CoreEntry, CoreHardState, CoreMessage, CoreReadState, CoreReady, CoreSnapshot, CoreSoftState, RaftCore } from './raft-core.js';
+import { stage, tracing } from './stage-trace.js';
 
 /** Where persisted entries go so that the Raft core can read them back (the core's Storage). */
 export interface RaftLog {
@@ -52,8 +53,16 @@ export interface ReadyHandlers<M extends CoreMessage> {
  * Concurrency: JS runs one callback at a time; `run` is the only async path and never runs twice at once, so
  * the core is only touched between its awaits, which is what Raft's single-threaded contract requires.
  */
-/** etcd-io/raft's MsgApp (the type numbers are the wire's). */
+/** etcd-io/raft's MsgApp and MsgAppResp (the type numbers are the wire's). */
 const MSG_APP = 3;
+const MSG_APP_RESP = 4;
+
+/** Stage-trace lines for replication traffic: appends with entries, commit-only appends, acknowledgements. */
+function traceMessage(dir: 'send' | 'recv', m: CoreMessage): void {
+  if (m.type === MSG_APP && m.entries.length > 0) stage(`${dir}-app`, m.entries[m.entries.length - 1]!.index);
+  else if (m.type === MSG_APP) stage(`${dir}-commit`, m.commit);
+  else if (m.type === MSG_APP_RESP) stage(`${dir}-ack`, m.index);
+}
 
 export class RaftNode<M extends CoreMessage = CoreMessage> {
   private running = false;
@@ -95,6 +104,7 @@ export class RaftNode<M extends CoreMessage = CoreMessage> {
 
   /** Proposes data; throws if the core refuses (e.g. no leader). */
   propose(data: Uint8Array): void {
+    if (tracing) stage('propose', -1);
     this.core.propose(data);
     this.kick();
   }
@@ -106,6 +116,7 @@ export class RaftNode<M extends CoreMessage = CoreMessage> {
   }
 
   step(m: M): void {
+    if (tracing) traceMessage('recv', m);
     this.core.step(m);
     this.releaseReadStates();
     this.kick();
@@ -140,7 +151,7 @@ export class RaftNode<M extends CoreMessage = CoreMessage> {
         this.earlyScheduled = false;
         if (this.stopped || !this.running) return;
         const msgs = this.core.takeMessages();
-        if (msgs.length > 0) this.handlers.send(msgs);
+        if (msgs.length > 0) this.send(msgs);
       });
     }
     if (this.scheduled || this.running || this.stopped) return;
@@ -150,6 +161,12 @@ export class RaftNode<M extends CoreMessage = CoreMessage> {
       this.scheduled = false;
       void this.run();
     });
+  }
+
+  /** Hands messages to the transport (every send goes through here, so the stage trace sees when they leave). */
+  private send(msgs: M[]): void {
+    if (tracing) for (const m of msgs) traceMessage('send', m);
+    this.handlers.send(msgs);
   }
 
   private async run(): Promise<void> {
@@ -183,7 +200,10 @@ export class RaftNode<M extends CoreMessage = CoreMessage> {
 
     if (rd.committedEntries.length > 0) {
       await fp.hit('raftBeforeApply');
+      const last = rd.committedEntries[rd.committedEntries.length - 1]!.index;
+      if (tracing) stage('apply', last);
       this.handlers.apply(rd.committedEntries);
+      if (tracing) stage('applied', last);
       await fp.hit('raftAfterApply');
     }
 
@@ -195,17 +215,20 @@ export class RaftNode<M extends CoreMessage = CoreMessage> {
       const now: M[] = [];
       const later: M[] = [];
       for (const m of rd.messages) (m.type === MSG_APP && m.entries.length === 0 && rd.committedEntries.length > 0 ? later : now).push(m);
-      if (now.length > 0) this.handlers.send(now);
+      if (now.length > 0) this.send(now);
       if (later.length > 0) {
         setImmediate(() => {
-          if (!this.stopped) this.handlers.send(later);
+          if (!this.stopped) this.send(later);
         });
       }
       await fp.hit('raftAfterSend');
     }
 
     await fp.hit('raftBeforeSave');
+    const lastNew = rd.entries.length > 0 ? rd.entries[rd.entries.length - 1]!.index : -1;
+    if (tracing && lastNew >= 0) stage('save', lastNew);
     await this.wal.save(rd.hardState, rd.entries, rd.mustSync);
+    if (tracing && lastNew >= 0) stage('saved', lastNew);
     if (rd.hardState) {
       this.log.setHardState(rd.hardState);
       this.handlers.hardState(rd.hardState);
@@ -215,7 +238,7 @@ export class RaftNode<M extends CoreMessage = CoreMessage> {
 
     if (!early && rd.messages.length > 0) {
       await fp.hit('raftBeforeSend');
-      this.handlers.send(rd.messages);
+      this.send(rd.messages);
       await fp.hit('raftAfterSend');
     }
 

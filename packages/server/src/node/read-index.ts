@@ -1,3 +1,5 @@
+import { stage, tracing } from './stage-trace.js';
+
 /**
  * Batched linearizable reads. Every read waiting at one moment shares one ReadIndex round: the first read starts
  * a round; reads that arrive while it is in flight form the next batch (a read index obtained before a read
@@ -32,7 +34,8 @@ export class ReadIndexBatcher {
   /** Resolves when a read started now may be served from the local store; `sweep` fails it after `deadline`. */
   wait(deadline = Number.POSITIVE_INFINITY): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.next.push({ resolve, reject, deadline });
+      if (tracing) stage(this.inflight ? 'read-wait-busy' : 'read-wait', -1);
+      this.next.push({ resolve: tracing ? () => (stage('read-done', -1), resolve()) : resolve, reject, deadline });
       if (!this.inflight && !this.scheduled) {
         this.scheduled = true;
         // Let reads that arrive in the same turn of the event loop join this round.
@@ -49,6 +52,7 @@ export class ReadIndexBatcher {
     if (!this.inflight || Buffer.from(ctx).toString('hex') !== this.inflight.ctx) return;
     const { waiters } = this.inflight;
     this.inflight = undefined;
+    if (tracing) stage('read-state', index);
     if (this.appliedIndex() >= index) for (const w of waiters) w.resolve();
     else this.applying.push({ index, waiters });
     if (this.next.length > 0) this.start();
@@ -106,6 +110,7 @@ export class ReadIndexBatcher {
     ctx.writeBigUInt64BE(++this.counter);
     this.inflight = { ctx: ctx.toString('hex'), waiters: this.next, since: this.now() };
     this.next = [];
+    if (tracing) stage('read-issue', -1);
     this.issue(ctx);
   }
 }

@@ -6,6 +6,7 @@ import { WatchStream, type WatchSink } from '../../watch/stream.js';
 import { header } from '../header.js';
 import { STREAM_HIGH_WATER } from './call.js';
 import type { ServerCall, ServiceImpl } from './h2-server.js';
+import { stage, tracing } from '../../node/stage-trace.js';
 
 /**
  * A stream holding this much unsent output is full: its watchers stop taking events (they queue as victims, or
@@ -24,6 +25,7 @@ export function watchService(s: EtcdServer, hub: WatchHub, maxResponseBytes: num
           if (stream.writable) stream.write(r);
         },
         sendEvents: (h, watchId, batch) => {
+          if (tracing) stage('watch-events', -1);
           if (!stream.writable) return;
           if (stream.writeRaw) stream.writeRaw([WatchResponse.encode({ header: h, watchId }), batch.encoded()]);
           else stream.write({ header: h, watchId, events: batch.events });

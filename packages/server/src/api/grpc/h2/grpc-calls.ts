@@ -16,6 +16,7 @@ import {
   type UnaryHandler,
 } from '../call.js';
 import type { H2Stream } from './connection.js';
+import { stage, tracing } from '../../../node/stage-trace.js';
 
 /**
  * gRPC calls over our own HTTP/2 engine (./connection.ts): the same contract as the calls over Node's `http2`
@@ -97,6 +98,7 @@ function serveUnary(s: H2Stream, route: Route, metadata: CallMetadata, opts: Eng
         return sendStatus(s, GrpcCode.INTERNAL, 'grpc: no request message received for a unary call');
       }
       let req: unknown;
+      if (tracing) stage(`req:${method.path.slice(method.path.lastIndexOf('/') + 1)}`, -1);
       try {
         req = method.requestType.decode(request);
       } catch (err) {
@@ -120,6 +122,7 @@ function serveUnary(s: H2Stream, route: Route, metadata: CallMetadata, opts: Eng
           s.write(lengthPrefix(body.length));
           s.write(body);
           s.end(TRAILERS_OK, OK_STATUS);
+          if (tracing) stage(`resp:${method.path.slice(method.path.lastIndexOf('/') + 1)}`, -1);
         },
         (err: unknown) => {
           const w = toWireError(err);
