@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { internalpb } from '@latchkey/proto';
 import { type Backend, Table } from '../backend/backend.js';
+import { prefixEnd } from '../mvcc/keys.js';
 
 /** A member as the cluster records it. */
 export interface MemberInfo {
@@ -73,7 +74,8 @@ export class Membership {
   isRemoved(id: bigint): boolean {
     if (!this.removed) {
       const ids = new Set<bigint>();
-      this.backend.scan(Table.Meta, Buffer.from(REMOVED_PREFIX), Buffer.from(REMOVED_END), (k) => {
+      const prefix = Buffer.from(REMOVED_PREFIX);
+      this.backend.scan(Table.Meta, prefix, prefixEnd(prefix), (k) => {
         ids.add(BigInt(`0x${k.subarray(REMOVED_PREFIX.length).toString()}`));
       });
       this.removed = ids;
@@ -83,8 +85,6 @@ export class Membership {
 }
 
 const REMOVED_PREFIX = 'removed/';
-/** The first key after every `removed/…` key ('0' follows '/'). */
-const REMOVED_END = 'removed0';
 
 function removedKey(id: bigint): Buffer {
   return Buffer.from(`${REMOVED_PREFIX}${id.toString(16)}`);
