@@ -57,9 +57,14 @@ export interface ReadyHandlers<M extends CoreMessage> {
 const MSG_APP = 3;
 const MSG_APP_RESP = 4;
 
+/** The index of the last of `entries` (which must not be empty). */
+function lastIndex(entries: readonly CoreEntry[]): number {
+  return entries[entries.length - 1]!.index;
+}
+
 /** Stage-trace lines for replication traffic: appends with entries, commit-only appends, acknowledgements. */
 function traceMessage(dir: 'send' | 'recv', m: CoreMessage): void {
-  if (m.type === MSG_APP && m.entries.length > 0) stage(`${dir}-app`, m.entries[m.entries.length - 1]!.index);
+  if (m.type === MSG_APP && m.entries.length > 0) stage(`${dir}-app`, lastIndex(m.entries));
   else if (m.type === MSG_APP) stage(`${dir}-commit`, m.commit);
   else if (m.type === MSG_APP_RESP) stage(`${dir}-ack`, m.index);
 }
@@ -200,10 +205,9 @@ export class RaftNode<M extends CoreMessage = CoreMessage> {
 
     if (rd.committedEntries.length > 0) {
       await fp.hit('raftBeforeApply');
-      const last = rd.committedEntries[rd.committedEntries.length - 1]!.index;
-      if (tracing) stage('apply', last);
+      if (tracing) stage('apply', lastIndex(rd.committedEntries));
       this.handlers.apply(rd.committedEntries);
-      if (tracing) stage('applied', last);
+      if (tracing) stage('applied', lastIndex(rd.committedEntries));
       await fp.hit('raftAfterApply');
     }
 
@@ -225,10 +229,10 @@ export class RaftNode<M extends CoreMessage = CoreMessage> {
     }
 
     await fp.hit('raftBeforeSave');
-    const lastNew = rd.entries.length > 0 ? rd.entries[rd.entries.length - 1]!.index : -1;
-    if (tracing && lastNew >= 0) stage('save', lastNew);
+    const traceSave = tracing && rd.entries.length > 0;
+    if (traceSave) stage('save', lastIndex(rd.entries));
     await this.wal.save(rd.hardState, rd.entries, rd.mustSync);
-    if (tracing && lastNew >= 0) stage('saved', lastNew);
+    if (traceSave) stage('saved', lastIndex(rd.entries));
     if (rd.hardState) {
       this.log.setHardState(rd.hardState);
       this.handlers.hardState(rd.hardState);

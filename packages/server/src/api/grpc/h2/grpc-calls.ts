@@ -98,7 +98,9 @@ function serveUnary(s: H2Stream, route: Route, metadata: CallMetadata, opts: Eng
         return sendStatus(s, GrpcCode.INTERNAL, 'grpc: no request message received for a unary call');
       }
       let req: unknown;
-      if (tracing) stage(`req:${method.path.slice(method.path.lastIndexOf('/') + 1)}`, -1);
+      // Stage-trace name: the method's last path segment (e.g. "Put").
+      const traced = tracing ? method.path.slice(method.path.lastIndexOf('/') + 1) : '';
+      if (tracing) stage(`req:${traced}`, -1);
       try {
         req = method.requestType.decode(request);
       } catch (err) {
@@ -122,7 +124,7 @@ function serveUnary(s: H2Stream, route: Route, metadata: CallMetadata, opts: Eng
           s.write(lengthPrefix(body.length));
           s.write(body);
           s.end(TRAILERS_OK, OK_STATUS);
-          if (tracing) stage(`resp:${method.path.slice(method.path.lastIndexOf('/') + 1)}`, -1);
+          if (tracing) stage(`resp:${traced}`, -1);
         },
         (err: unknown) => {
           const w = toWireError(err);
