@@ -52,15 +52,15 @@ export function parseTrace(text: string): StageLine[] {
  * records `propose`, as followers forward proposals), F1, F2, … for the others in pid order.
  */
 export function memberNames(lines: readonly StageLine[]): Map<number, string> {
-  const proposals = new Map<number, number>();
+  const appends = new Map<number, number>();
   const pids = new Set<number>();
   for (const l of lines) {
     pids.add(l.pid);
-    if (l.stage === 'send-app') proposals.set(l.pid, (proposals.get(l.pid) ?? 0) + 1);
+    if (l.stage === 'send-app') appends.set(l.pid, (appends.get(l.pid) ?? 0) + 1);
   }
   let leader = -1;
   let most = 0;
-  for (const [pid, n] of proposals) if (n > most) [leader, most] = [pid, n];
+  for (const [pid, n] of appends) if (n > most) [leader, most] = [pid, n];
   const names = new Map<number, string>();
   if (leader >= 0) names.set(leader, 'L');
   let i = 0;
