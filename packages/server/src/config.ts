@@ -29,6 +29,10 @@ export interface Config {
   maxRequestBytes: number;
   maxTxnOps: number;
   snapshotCount: number;
+  /** Longest wait before applied writes are committed to the backend, ms (etcd's --backend-batch-interval). */
+  backendBatchIntervalMs: number;
+  /** Applied writes that start a backend commit early (etcd's --backend-batch-limit). */
+  backendBatchLimit: number;
   /** Entries kept in the Raft log behind a snapshot for slow followers (etcd's --experimental-snapshot-catchup-entries). */
   snapshotCatchupEntries: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
@@ -76,6 +80,8 @@ export const FLAGS: Record<string, FlagSpec> = {
   'quota-backend-bytes': { type: 'string', default: '0', help: 'Raise alarms when backend size exceeds the given quota. 0 means use the default quota (2 GiB).' },
   'max-request-bytes': { type: 'string', default: '1572864', help: 'Maximum client request size in bytes the server will accept.' },
   'max-txn-ops': { type: 'string', default: '128', help: 'Maximum number of operations permitted in a transaction.' },
+  'backend-batch-interval': { type: 'string', default: '0', help: 'BackendBatchInterval is the maximum time before commit the backend transaction. 0 means the default (100ms).' },
+  'backend-batch-limit': { type: 'string', default: '0', help: 'BackendBatchLimit is the maximum operations before commit the backend transaction. 0 means the default (10000).' },
   'snapshot-count': { type: 'string', default: '100000', help: 'Number of committed transactions to trigger a snapshot of the log.' },
   'experimental-snapshot-catchup-entries': { type: 'string', default: '5000', help: 'Number of entries kept in the log after a snapshot, for slow followers to catch up without a snapshot.' },
   'log-level': { type: 'string', default: 'info', help: 'Configures log level. Only supports debug, info, warn, error.' },
@@ -235,10 +241,26 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       maxRequestBytes: int('max-request-bytes', 1),
       maxTxnOps: int('max-txn-ops', 1),
       snapshotCount: int('snapshot-count', 1),
+      backendBatchIntervalMs: batchInterval(get('backend-batch-interval')) || 100,
+      backendBatchLimit: int('backend-batch-limit') || 10_000,
       snapshotCatchupEntries: int('experimental-snapshot-catchup-entries'),
       logLevel: level as Config['logLevel'],
       clientTls,
       peerTls,
     },
   };
+}
+
+const DURATION_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** --backend-batch-interval: a Go duration ("100ms", "1.5s", "1m30s", "0"), in milliseconds. */
+function batchInterval(v: string): number {
+  if (v === '0') return 0;
+  let ms = 0;
+  const rest = v.replace(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/gy, (_m, n: string, unit: string) => {
+    ms += Number(n) * DURATION_MS[unit]!;
+    return '';
+  });
+  if (v === '' || rest !== '') throw new ConfigError(`--backend-batch-interval: invalid value "${v}": time: invalid duration "${v}"`);
+  return ms;
 }

@@ -139,7 +139,8 @@ export class Applier {
     const fresh = entries.filter((e) => e.index > this._appliedIndex);
     if (fresh.length === 0) return results;
     const t0 = performance.now();
-    this.backend.batch(() => {
+    // Deferred: after a restart the write-ahead log hands these entries out again (see Backend.deferredBatch).
+    this.backend.deferredBatch(() => {
       for (const e of fresh) {
         if (e.index !== this._appliedIndex + 1) {
           throw new Error(`apply: entry ${e.index} does not follow applied index ${this._appliedIndex}`);

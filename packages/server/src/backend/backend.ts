@@ -5,13 +5,20 @@
  * Contract:
  * - Writes happen only inside `batch(fn)`, which runs `fn` in one atomic write transaction. Reads inside the
  *   batch see the batch's own writes. Batches do not nest.
- * - A committed batch survives the process being killed (the operating system keeps it). It survives a machine
- *   crash only after `sync()` resolves; the write-ahead log covers everything after the last sync, which is why
- *   the applied index is written in the same batch as the data it describes.
+ * - A committed batch survives the process being killed (the operating system keeps it); a deferred one only once
+ *   it is committed. Either survives a machine crash only after `sync()` resolves. The write-ahead log covers
+ *   everything after the last sync, which is why the applied index is written in the same batch as the data it
+ *   describes.
  * - Keys order bytewise. Values returned by `get`/`scan` are owned by the caller.
  */
 export interface Backend {
   batch<T>(fn: () => T): T;
+  /**
+   * As `batch`, except that the backend may commit it later (write-behind, see write-behind.ts): its writes are
+   * visible to reads at once but survive the process being killed only once committed, which `sync()` forces.
+   * Only for writes the caller can redo after a restart. A backend without write-behind runs it as `batch`.
+   */
+  deferredBatch<T>(fn: () => T): T;
   get(table: Table, key: Uint8Array): Buffer | undefined;
   put(table: Table, key: Uint8Array, value: Uint8Array): void;
   del(table: Table, key: Uint8Array): void;

@@ -43,6 +43,11 @@ export class LmdbBackend implements Backend {
     }
   }
 
+  /** Commits at once: write-behind is a layer of its own (write-behind.ts). */
+  deferredBatch<T>(fn: () => T): T {
+    return this.batch(fn);
+  }
+
   get(table: Table, key: Uint8Array): Buffer | undefined {
     const v = this.db(table).getBinary(asBuffer(key));
     return v === undefined ? undefined : Buffer.from(v);

@@ -26,6 +26,11 @@ export class MemoryBackend implements Backend {
     }
   }
 
+  /** Commits at once: write-behind is a layer of its own (write-behind.ts). */
+  deferredBatch<T>(fn: () => T): T {
+    return this.batch(fn);
+  }
+
   get(table: Table, key: Uint8Array): Buffer | undefined {
     const k = hex(key);
     const p = this.pending?.get(table)?.get(k);
