@@ -17,6 +17,7 @@ import {
 } from '@latchkey/proto';
 import { Applier } from './apply/applier.js';
 import { LmdbBackend } from './backend/lmdb-backend.js';
+import { WriteBehindBackend } from './backend/write-behind.js';
 import type { Config } from './config.js';
 import { Lessor } from './lease/lessor.js';
 import { KVStore } from './mvcc/store.js';
@@ -153,7 +154,15 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
   let hub: WatchHub | undefined;
   let removedSelf = false;
   const openState = (dir: string): MemberState => {
-    const backend = new LmdbBackend(dir);
+    const backend = new WriteBehindBackend(new LmdbBackend(dir), {
+      flushMs: config.backendBatchIntervalMs,
+      maxWrites: config.backendBatchLimit,
+      onFlushError: (err) => {
+        // As etcd, which panics when a backend commit fails: the write-ahead log redoes the writes at restart.
+        log.error('failed to commit to the backend; exiting', { err: err instanceof Error ? err.stack : String(err) });
+        process.exit(1);
+      },
+    });
     const members = new Membership(backend);
     let applier: Applier | undefined;
     const lessor = new Lessor(backend, clock, minTTL, () => applier!.deleteKeys);
