@@ -46,6 +46,8 @@ export interface SwarmParams {
   failpointRate: number;
   /** Driver order: apply committed entries before persisting the Ready (allowed: they are already durable). */
   applyFirst: boolean;
+  /** While a Ready is being persisted, apply entries committed meanwhile at once (`RawNode.takeCommittedEntries`). */
+  applyEarly: boolean;
   maxSizePerMsg: number;
   maxInflightMsgs: number;
   maxInflightBytes: number;
@@ -103,6 +105,7 @@ export function swarmParams(seed: number): SwarmParams {
     thinkMs: r.pick([0, 2, 5, 20]),
     clientTimeoutMs: r.range(150, 400),
     maxAttempts: r.range(2, 6),
+    applyEarly: false,
   };
   if (churn) {
     // Frequent leader crashes with short downtimes, partial replication (one entry per append, a small window),
@@ -122,6 +125,8 @@ export function swarmParams(seed: number): SwarmParams {
     p.dropRate = r.float() * 0.05;
     p.putRatio = 0.8;
   }
+  // Drawn last, so that adding it left every earlier parameter of a seed as it was.
+  p.applyEarly = r.chance(0.5);
   return p;
 }
 
@@ -131,7 +136,7 @@ export function describeParams(p: SwarmParams): string {
     `profile=${p.profile} members=${p.members} clients=${p.clients} keys=${p.keys} safety=${p.safetyMs}ms`,
     `net=${p.netMinMs}+${p.netJitterMs}ms spike=${p.spikeRate} drop=${p.dropRate.toFixed(3)} dup=${p.dupRate.toFixed(3)}`,
     `partition=${p.partitionRate.toFixed(2)}/s crash=${p.crashRate.toFixed(2)}/s (leader bias ${p.leaderCrashBias.toFixed(2)}) down=${p.downMinMs}-${p.downMaxMs}ms`,
-    `pause=${p.pauseRate.toFixed(2)}/s up to ${p.pauseMaxMs}ms failpoints=${p.failpointRate} driver=${p.applyFirst ? 'apply-persist-send' : 'persist-send-apply'}`,
+    `pause=${p.pauseRate.toFixed(2)}/s up to ${p.pauseMaxMs}ms failpoints=${p.failpointRate} driver=${p.applyFirst ? 'apply-persist-send' : 'persist-send-apply'}${p.applyEarly ? '+early-apply' : ''}`,
     `fsync=${p.fsyncMs}ms compact=${p.compactEvery}/${p.compactKeep} confchange=${p.confChangeRate.toFixed(2)}/s transfer=${p.transferRate.toFixed(2)}/s`,
     `maxMsg=${p.maxSizePerMsg} inflight=${p.maxInflightMsgs}/${p.maxInflightBytes}B uncommitted=${p.maxUncommittedSize}`,
   ].join(' ');

@@ -531,6 +531,9 @@ export class Simulation {
     const rd = this.core(n, () => n.rn.ready());
     n.busy = true;
     n.pending = rd;
+    // Early-apply seeds drive as the server does: the Ready's committed entries are applied when it is taken, and
+    // entries committed while it is being persisted are applied as they commit (see deliver).
+    if (this.p.applyEarly) this.applyReady(n, rd);
     const latency = rd.mustSync ? this.p.fsyncMs * (0.5 + this.rng.float()) : 0;
     this.q.push({ t: this.now + latency, kind: 'ready', node: n, inc: n.inc });
   }
@@ -550,9 +553,11 @@ export class Simulation {
       for (const m of rd.messages) this.send(n, m);
     };
     const apply = () => this.applyReady(n, rd);
-    const steps: [string, () => void][] = this.p.applyFirst
-      ? [['apply', apply], ['persist', persist], ['send', send]]
-      : [['persist', persist], ['send', send], ['apply', apply]];
+    const steps: [string, () => void][] = this.p.applyEarly
+      ? [['persist', persist], ['send', send]]
+      : this.p.applyFirst
+        ? [['apply', apply], ['persist', persist], ['send', send]]
+        : [['persist', persist], ['send', send], ['apply', apply]];
     for (const [name, fn] of steps) {
       if (this.failpoint(n, `before ${name}`)) return;
       fn();
@@ -748,7 +753,17 @@ export class Simulation {
     this.log(() => `deliver ${describeMessage(m)}`);
     this.core(to, () => to.rn.step(m));
     this.afterCall(to);
+    if (to.busy && this.p.applyEarly) this.applyEarly(to);
     this.kick(to);
+  }
+
+  /** Applies what became committed while the node's Ready is being persisted, as the server's driver does. */
+  private applyEarly(n: SimNode): void {
+    const ents = this.core(n, () => n.rn.takeCommittedEntries());
+    if (ents.length === 0) return;
+    this.log(() => `${n.id} early apply ${ents[0]!.index}..${ents[ents.length - 1]!.index}`);
+    for (const e of ents) this.applyEntry(n, e);
+    this.serveReads(n);
   }
 
   // ---------------------------------------------------------------------------------------------------------------

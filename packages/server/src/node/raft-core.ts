@@ -1,6 +1,6 @@
 /**
- * What the driver loop needs from a Raft state machine. `RawNode` in ../raft satisfies it structurally; so does
- * `SoloRaft`, the single-voter stand-in. Index and term are numbers (exact up to 2^53); node ids are bigints.
+ * What the driver loop needs from a Raft state machine; `RawNode` in ../raft satisfies it structurally. Index and
+ * term are numbers (exact up to 2^53); node ids are bigints.
  */
 export interface CoreEntry {
   term: number;
@@ -73,6 +73,8 @@ export interface RaftCore<M extends CoreMessage = CoreMessage> {
   takeMessages(): M[];
   hasReady(): boolean;
   ready(): CoreReady<M>;
+  /** Entries committed while the last Ready is in progress, to apply before it completes (RawNode's contract). */
+  takeCommittedEntries(): CoreEntry[];
   advance(rd: CoreReady<M>): void;
 }
 

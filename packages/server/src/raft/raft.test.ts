@@ -510,3 +510,60 @@ describe('raft - restart', () => {
     expect(rn.hasReady()).toBe(false);
   });
 });
+
+describe('raft - committed entries taken during a Ready', () => {
+  const app = (term: number, index: number, logTerm: number, entries: [number, number][], commit: number): Message =>
+    newMessage({
+      type: MessageType.MsgApp,
+      from: 1n,
+      to: 2n,
+      term,
+      index,
+      logTerm,
+      commit,
+      entries: entries.map(([t, i]) => ({ term: t, index: i, type: EntryType.Normal, data: enc(`t${t}i${i}`) })),
+    });
+  const indexes = (es: { index: number; term: number }[]): string[] => es.map((e) => `${e.term}/${e.index}`);
+
+  it('hands out durable entries committed meanwhile once, never those still being persisted', () => {
+    const n = newTestNode(2n, [1n, 2n, 3n]);
+    n.rn.step(app(1, 0, 0, [[1, 1], [1, 2]], 0));
+    processReady(n);
+    // Outside a Ready nothing is taken: the next Ready carries the entries.
+    n.rn.step(app(1, 2, 1, [], 1));
+    expect(n.rn.takeCommittedEntries()).toEqual([]);
+    processReady(n);
+    // A Ready persisting entry 3 is in progress while the leader's commit index moves to 2, then to 3.
+    n.rn.step(app(1, 2, 1, [[1, 3]], 1));
+    const rd = n.rn.ready();
+    expect(indexes(rd.entries)).toEqual(['1/3']);
+    expect(rd.committedEntries).toEqual([]);
+    n.rn.step(app(1, 3, 1, [], 2));
+    expect(indexes(n.rn.takeCommittedEntries())).toEqual(['1/2']);
+    expect(n.rn.takeCommittedEntries()).toEqual([]);
+    n.rn.step(app(1, 3, 1, [], 3));
+    expect(n.rn.takeCommittedEntries()).toEqual([]); // entry 3 is not durable here yet
+    n.storage.append(rd.entries);
+    n.rn.advance(rd);
+    expect(n.rn.basicStatus().applied).toBe(2);
+    const next = n.rn.ready();
+    expect(indexes(next.committedEntries)).toEqual(['1/3']);
+    n.rn.advance(next);
+    expect(n.rn.basicStatus().applied).toBe(3);
+  });
+
+  it('does not take a durable entry that an in-progress append is replacing', () => {
+    const n = newTestNode(2n, [1n, 2n, 3n]);
+    n.rn.step(app(1, 0, 0, [[1, 1], [1, 2], [1, 3]], 1));
+    processReady(n);
+    // A new leader (term 2) overwrites entry 3 and says 3 is committed: its entry, not ours.
+    n.rn.step(app(2, 2, 1, [[2, 3]], 3));
+    const rd = n.rn.ready();
+    expect(indexes(rd.entries)).toEqual(['2/3']);
+    expect(indexes(rd.committedEntries)).toEqual(['1/1', '1/2']);
+    expect(n.rn.takeCommittedEntries()).toEqual([]);
+    n.storage.append(rd.entries);
+    n.rn.advance(rd);
+    expect(indexes(n.rn.ready().committedEntries)).toEqual(['2/3']);
+  });
+});

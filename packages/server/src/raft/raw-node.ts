@@ -17,6 +17,7 @@ import {
   StateType,
   type ConfChange,
   type ConfState,
+  type Entry,
   type HardState,
   type ReadState,
   type Message,
@@ -323,6 +324,29 @@ export class RawNode {
     }
     this.accepted = { stable, snapshot, appliedIndex, appliedSize, appliedPayload, steps };
     return rd;
+  }
+
+  /**
+   * Committed entries that became appliable after the last `ready()`, while its Ready is being processed (a
+   * follower learning a commit index, a leader counting acknowledgements, during its fsync). They are handed out
+   * at once rather than in the next Ready, so the application can apply them without waiting for that fsync; the
+   * same guarantees hold as for `Ready.committedEntries` (committed, and already durable on this node), and the
+   * same duty: apply them in order — after that Ready's own `committedEntries`, before those of any later Ready —
+   * calling `applyConfChange` for each conf change. They are not handed out again, and `advance` counts them applied. Outside a Ready it returns nothing
+   * (the next `ready()` carries them).
+   */
+  takeCommittedEntries(): Entry[] {
+    const a = this.accepted;
+    if (a === undefined) return [];
+    const log = this.raft.raftLog;
+    const ents = log.nextCommittedEnts(false);
+    if (ents.length === 0) return ents;
+    const size = entriesSize(ents);
+    a.appliedIndex = ents[ents.length - 1]!.index;
+    a.appliedSize += size;
+    a.appliedPayload += payloadSize(ents);
+    log.acceptApplying(a.appliedIndex, size, false);
+    return ents;
   }
 
   /**
