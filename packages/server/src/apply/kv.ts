@@ -17,7 +17,7 @@ import {
   type DeleteRangeRequest,
 } from '@latchkey/proto';
 import { CompactedError, FutureRevisionError } from '../mvcc/errors.js';
-import type { KVStore, RangeResult, WriteTxn } from '../mvcc/store.js';
+import type { KVStore, RangeOptions, RangeResult, WriteTxn } from '../mvcc/store.js';
 import { LeaseNotFoundError } from '../lease/errors.js';
 import { KeyNotFoundError } from './errors.js';
 
@@ -34,7 +34,7 @@ import { KeyNotFoundError } from './errors.js';
 
 /** Something a Range can read from: a committed view or an open write transaction. */
 export interface ReadView {
-  range(key: Uint8Array, end: Uint8Array, opts: { rev: bigint; limit: number; countOnly: boolean }): RangeResult;
+  range(key: Uint8Array, end: Uint8Array, opts: RangeOptions): RangeResult;
 }
 
 /** What the KV semantics need to know about leases. */
@@ -44,22 +44,42 @@ export interface LeaseCheck {
 
 export function executeRange(view: ReadView, r: RangeRequest): RangeResponse {
   const filtered = r.minModRevision !== 0n || r.maxModRevision !== 0n || r.minCreateRevision !== 0n || r.maxCreateRevision !== 0n;
-  const sorted = r.sortOrder !== SortOrder.NONE;
-  // With sorting or filtering every match is fetched; otherwise one extra tells whether there are more.
-  const fetchLimit = sorted || filtered || r.limit <= 0n ? 0 : Number(r.limit) + 1;
-  const rr = view.range(r.key, r.rangeEnd, { rev: r.revision, limit: fetchLimit, countOnly: r.countOnly });
-  let kvs = rr.kvs;
-  if (r.maxModRevision !== 0n) kvs = kvs.filter((kv) => kv.modRevision <= r.maxModRevision);
-  if (r.minModRevision !== 0n) kvs = kvs.filter((kv) => kv.modRevision >= r.minModRevision);
-  if (r.maxCreateRevision !== 0n) kvs = kvs.filter((kv) => kv.createRevision <= r.maxCreateRevision);
-  if (r.minCreateRevision !== 0n) kvs = kvs.filter((kv) => kv.createRevision >= r.minCreateRevision);
-
   let order = r.sortOrder;
   if (r.sortTarget !== SortTarget.KEY && order === SortOrder.NONE) order = SortOrder.ASCEND;
-  if (order !== SortOrder.NONE) {
-    const cmp = comparator(r.sortTarget);
-    // Stable sort: ties keep key order (Go's sort agrees for the small inputs clients compare against).
-    kvs = [...kvs].sort(order === SortOrder.DESCEND ? (a, b) => cmp(b, a) : cmp);
+  // One extra key tells whether there are more.
+  const limit = r.limit > 0n ? Number(r.limit) + 1 : 0;
+  const byRevision = r.sortTarget === SortTarget.CREATE || r.sortTarget === SortTarget.MOD;
+  let kvs: KeyValue[];
+  let rr: RangeResult;
+  // etcd fetches everything only when the request itself asks for an order or a filter; a sort target without an
+  // order sorts just the first limit+1 keys (by key). That quirk is kept: clients compare against it.
+  const wholeRange = r.sortOrder !== SortOrder.NONE || filtered;
+  if (wholeRange && (byRevision || (r.sortTarget === SortTarget.KEY && order !== SortOrder.DESCEND))) {
+    // Revision filters and orders (and key order, the index's own) are settled in the key index, so only the
+    // values returned are read: the lock and election recipes' "first/last created under a prefix" reads one.
+    const pick = {
+      minModRevision: r.minModRevision,
+      maxModRevision: r.maxModRevision,
+      minCreateRevision: r.minCreateRevision,
+      maxCreateRevision: r.maxCreateRevision,
+      sortBy: byRevision ? (r.sortTarget === SortTarget.CREATE ? 'create' : 'mod') : undefined,
+      descend: order === SortOrder.DESCEND,
+    } as const;
+    rr = view.range(r.key, r.rangeEnd, { rev: r.revision, limit, countOnly: r.countOnly, pick });
+    kvs = rr.kvs;
+  } else {
+    // Sorting by version or value, keys descending, or no order asked: the matches are fetched, filtered, sorted.
+    rr = view.range(r.key, r.rangeEnd, { rev: r.revision, limit: wholeRange ? 0 : limit, countOnly: r.countOnly });
+    kvs = rr.kvs;
+    if (r.maxModRevision !== 0n) kvs = kvs.filter((kv) => kv.modRevision <= r.maxModRevision);
+    if (r.minModRevision !== 0n) kvs = kvs.filter((kv) => kv.modRevision >= r.minModRevision);
+    if (r.maxCreateRevision !== 0n) kvs = kvs.filter((kv) => kv.createRevision <= r.maxCreateRevision);
+    if (r.minCreateRevision !== 0n) kvs = kvs.filter((kv) => kv.createRevision >= r.minCreateRevision);
+    if (order !== SortOrder.NONE) {
+      const cmp = comparator(r.sortTarget);
+      // Stable sort: ties keep key order (Go's sort agrees for the small inputs clients compare against).
+      kvs = [...kvs].sort(order === SortOrder.DESCEND ? (a, b) => cmp(b, a) : cmp);
+    }
   }
   let more = false;
   if (r.limit > 0n && kvs.length > Number(r.limit)) {

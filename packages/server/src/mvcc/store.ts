@@ -31,6 +31,22 @@ export interface RangeOptions {
   limit: number;
   /** Return only the count. */
   countOnly: boolean;
+  /** Choose the keys by their revisions before any value is read (see `RevisionPick`). */
+  pick?: RevisionPick | undefined;
+}
+
+/**
+ * A selection the key index can make without reading values: keep keys whose create and mod revisions lie within
+ * the bounds (0 = unbounded), optionally order them by create or mod revision (a stable sort: ties keep key order),
+ * and only then apply `limit`. `count` still counts every key in range, as etcd's does.
+ */
+export interface RevisionPick {
+  minModRevision: bigint;
+  maxModRevision: bigint;
+  minCreateRevision: bigint;
+  maxCreateRevision: bigint;
+  sortBy: 'create' | 'mod' | undefined;
+  descend: boolean;
 }
 
 export interface RangeResult {
@@ -151,13 +167,17 @@ export class KVStore {
     if (opts.rev > viewRev) throw new FutureRevisionError(viewRev);
     const rev = opts.rev <= 0n ? viewRev : opts.rev;
     if (rev < this._compactRev) throw new CompactedError(this._compactRev);
-    const found: Revision[] = [];
+    const pick = opts.pick;
+    const found: { modified: Revision; created: Revision }[] = [];
+    // With a sort, every match is collected and the limit applied afterwards.
+    const cap = opts.limit > 0 && pick?.sortBy === undefined ? opts.limit : Infinity;
     let count = 0;
     const visit = (ki: KeyIndex): boolean => {
       const hit = ki.get(rev);
       if (!hit) return true;
       count++;
-      if (!opts.countOnly && (opts.limit <= 0 || found.length < opts.limit)) found.push(hit.modified);
+      if (opts.countOnly || found.length >= cap || (pick && !picked(pick, hit))) return true;
+      found.push(hit);
       return true;
     };
     const start = keyString(key);
@@ -168,7 +188,14 @@ export class KVStore {
       const stop = rangeEndString(end);
       if (stop === undefined || start < stop) this.index.scan(start, stop, (_k, ki) => visit(ki));
     }
-    const kvs = found.map((r) => this.readKV(r));
+    let hits = found;
+    if (pick?.sortBy !== undefined) {
+      const of = pick.sortBy === 'create' ? (h: (typeof found)[number]) => h.created.main : (h: (typeof found)[number]) => h.modified.main;
+      const sign = pick.descend ? -1 : 1;
+      hits = found.sort((a, b) => sign * (of(a) < of(b) ? -1 : of(a) > of(b) ? 1 : 0));
+      if (opts.limit > 0) hits = hits.slice(0, opts.limit);
+    }
+    const kvs = hits.map((h) => this.readKV(h.modified));
     return { kvs, count, rev: viewRev };
   }
 
@@ -332,4 +359,15 @@ export class WriteTxn {
 
 function revKey(r: Revision): string {
   return `${r.main}.${r.sub}`;
+}
+
+function picked(p: RevisionPick, hit: { modified: Revision; created: Revision }): boolean {
+  const mod = hit.modified.main;
+  const created = hit.created.main;
+  return (
+    (p.minModRevision === 0n || mod >= p.minModRevision) &&
+    (p.maxModRevision === 0n || mod <= p.maxModRevision) &&
+    (p.minCreateRevision === 0n || created >= p.minCreateRevision) &&
+    (p.maxCreateRevision === 0n || created <= p.maxCreateRevision)
+  );
 }
