@@ -126,7 +126,7 @@ export class RaftNode<M extends CoreMessage = CoreMessage> {
     if (tracing) traceMessage('recv', m);
     this.core.step(m);
     this.releaseReadStates();
-    if (this.saving) this.applyCommitted();
+    if (this.saving && !this.stopped) this.applyCommitted();
     this.kick();
   }
 
