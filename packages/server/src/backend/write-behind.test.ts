@@ -106,12 +106,17 @@ describe('WriteBehindBackend', () => {
     ).toThrow('boom');
     expect(dump(inner)).toEqual([]);
     expect(str(wb.get(Table.Key, b('a')))).toBe('1');
+    wb.deferredBatch(() => wb.put(Table.Key, b('c'), b('1')));
     wb.batch(() => {
-      // Inside the batch the waiting write is already part of the inner transaction.
+      // Inside the batch the waiting writes are already part of the inner transaction, and the batch reads its
+      // own writes over them.
       expect(str(wb.get(Table.Key, b('a')))).toBe('1');
       wb.put(Table.Key, b('b'), b('1'));
+      wb.put(Table.Key, b('c'), b('2'));
+      expect(str(wb.get(Table.Key, b('c')))).toBe('2');
+      expect(dump(wb)).toEqual([['a', '1'], ['b', '1'], ['c', '2']]);
     });
-    expect(dump(inner)).toEqual([['a', '1'], ['b', '1']]);
+    expect(dump(inner)).toEqual([['a', '1'], ['b', '1'], ['c', '2']]);
     expect(wb.size()).toEqual(inner.size());
   });
 

@@ -38,7 +38,7 @@ export interface WriteBehindOptions {
  * write-ahead log keeps until `sync()` has made the applied index they lead to durable.
  */
 export class WriteBehindBackend implements Backend {
-  private readonly overlay = new Map<Table, Map<string, Staged>>();
+  private overlay = new Map<Table, Map<string, Staged>>();
   /** Keys waiting in the overlay, and an estimate of their bytes (for `size`). */
   private waiting = 0;
   private waitingBytes = 0;
@@ -72,13 +72,22 @@ export class WriteBehindBackend implements Backend {
 
   batch<T>(fn: () => T): T {
     this.enter('now');
+    // The waiting writes go into the same inner transaction, first; from then on the inner transaction alone
+    // answers reads, so `fn` reads its own writes. If it fails, they wait again as they were.
+    const held = { overlay: this.overlay, waiting: this.waiting, bytes: this.waitingBytes };
     try {
-      const out = this.inner.batch(() => {
+      return this.inner.batch(() => {
         this.drainInto();
+        this.overlay = new Map();
+        this.waiting = 0;
+        this.waitingBytes = 0;
         return fn();
       });
-      this.clear();
-      return out;
+    } catch (err) {
+      this.overlay = held.overlay;
+      this.waiting = held.waiting;
+      this.waitingBytes = held.bytes;
+      throw err;
     } finally {
       this.mode = 'none';
     }
