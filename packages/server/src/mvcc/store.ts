@@ -168,7 +168,7 @@ export class KVStore {
     const rev = opts.rev <= 0n ? viewRev : opts.rev;
     if (rev < this._compactRev) throw new CompactedError(this._compactRev);
     const pick = opts.pick;
-    const found: { modified: Revision; created: Revision }[] = [];
+    const found: IndexHit[] = [];
     // With a sort, every match is collected and the limit applied afterwards.
     const cap = opts.limit > 0 && pick?.sortBy === undefined ? opts.limit : Infinity;
     let count = 0;
@@ -190,7 +190,7 @@ export class KVStore {
     }
     let hits = found;
     if (pick?.sortBy !== undefined) {
-      const of = pick.sortBy === 'create' ? (h: (typeof found)[number]) => h.created.main : (h: (typeof found)[number]) => h.modified.main;
+      const of = pick.sortBy === 'create' ? (h: IndexHit) => h.created.main : (h: IndexHit) => h.modified.main;
       const sign = pick.descend ? -1 : 1;
       hits = found.sort((a, b) => sign * (of(a) < of(b) ? -1 : of(a) > of(b) ? 1 : 0));
       if (opts.limit > 0) hits = hits.slice(0, opts.limit);
@@ -361,7 +361,10 @@ function revKey(r: Revision): string {
   return `${r.main}.${r.sub}`;
 }
 
-function picked(p: RevisionPick, hit: { modified: Revision; created: Revision }): boolean {
+/** What the key index knows of a key at a revision: where its value is, and when its generation began. */
+type IndexHit = { modified: Revision; created: Revision };
+
+function picked(p: RevisionPick, hit: IndexHit): boolean {
   const mod = hit.modified.main;
   const created = hit.created.main;
   return (
