@@ -192,6 +192,16 @@ describe('WriteBehindBackend', () => {
     await wb.close();
     expect(dump(inner).map(([k]) => k)).toEqual(['a', 'b', 'c', 'd']);
   });
+
+  it('size covers every write that returned, and does not change without a write', () => {
+    const inner = new MemoryBackend();
+    const wb = new WriteBehindBackend(inner, NEVER);
+    wb.deferredBatch(() => wb.put(Table.Key, b('a'), b('12345')));
+    const first = wb.size();
+    expect(first).toEqual(inner.size());
+    expect(first.total).toBeGreaterThan(0);
+    expect(wb.size()).toEqual(first);
+  });
 });
 
 // ------------------------------------------------------------------------------------------------ differential

@@ -152,7 +152,13 @@ export class WriteBehindBackend implements Backend {
     await this.inner.sync();
   }
 
+  /**
+   * Commits first (outside a batch), so that the sizes cover every write that returned and two calls with no write
+   * between them agree (Status reports them; the quota check samples them). Inside a batch: the inner sizes plus
+   * the waiting bytes.
+   */
   size(): { total: number; inUse: number } {
+    if (this.mode === 'none') this.flushNow();
     const s = this.inner.size();
     return { total: s.total + this.waitingBytes, inUse: s.inUse + this.waitingBytes };
   }
