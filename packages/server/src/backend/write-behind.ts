@@ -78,9 +78,7 @@ export class WriteBehindBackend implements Backend {
     try {
       return this.inner.batch(() => {
         this.drainInto();
-        this.overlay = new Map();
-        this.waiting = 0;
-        this.waitingBytes = 0;
+        this.clear();
         return fn();
       });
     } catch (err) {
@@ -237,8 +235,9 @@ export class WriteBehindBackend implements Backend {
     }
   }
 
+  /** Empties the overlay (a fresh map: `batch` keeps the old one to put back if its transaction fails). */
   private clear(): void {
-    for (const m of this.overlay.values()) m.clear();
+    this.overlay = new Map();
     this.waiting = 0;
     this.waitingBytes = 0;
   }
