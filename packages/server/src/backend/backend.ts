@@ -26,8 +26,10 @@ export interface Backend {
   scan(table: Table, start: Uint8Array | undefined, end: Uint8Array | undefined, fn: (key: Buffer, value: Buffer) => boolean | void): void;
   /** Resolves once every batch committed before the call is durable on disk. */
   sync(): Promise<void>;
-  /** Bytes the database occupies on disk, and bytes in use by live pages. */
+  /** Bytes the database occupies on disk, and bytes in use by live pages (after committing what waits). */
   size(): { total: number; inUse: number };
+  /** `size().inUse`, or an estimate of it that commits nothing (for the quota, which samples it often). */
+  sizeInUse(): number;
   /** Writes a consistent copy of every table to `out` (used by peer snapshots). */
   copyTo(out: string): Promise<void>;
   /**

@@ -78,6 +78,10 @@ export class LmdbBackend implements Backend {
     });
   }
 
+  sizeInUse(): number {
+    return this.size().inUse;
+  }
+
   size(): { total: number; inUse: number } {
     let total = 0;
     try {

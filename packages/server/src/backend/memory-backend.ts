@@ -63,6 +63,10 @@ export class MemoryBackend implements Backend {
 
   async sync(): Promise<void> {}
 
+  sizeInUse(): number {
+    return this.size().inUse;
+  }
+
   size(): { total: number; inUse: number } {
     let n = 0;
     for (const t of this.tables.values()) for (const [k, v] of t) n += k.length / 2 + v.length;

@@ -201,6 +201,10 @@ describe('WriteBehindBackend', () => {
     expect(first).toEqual(inner.size());
     expect(first.total).toBeGreaterThan(0);
     expect(wb.size()).toEqual(first);
+    // The quota's estimate counts waiting writes without committing them.
+    wb.deferredBatch(() => wb.put(Table.Key, b('b'), b('678')));
+    expect(wb.sizeInUse()).toBe(first.inUse + 4);
+    expect(inner.get(Table.Key, b('b'))).toBeUndefined();
   });
 });
 

@@ -152,13 +152,18 @@ export class WriteBehindBackend implements Backend {
 
   /**
    * Commits first (outside a batch), so that the sizes cover every write that returned and two calls with no write
-   * between them agree (Status reports them; the quota check samples them). Inside a batch: the inner sizes plus
-   * the waiting bytes.
+   * between them agree (Status and the metrics report them). Inside a batch: the inner sizes plus the waiting
+   * bytes.
    */
   size(): { total: number; inUse: number } {
     if (this.mode === 'none') this.flushNow();
     const s = this.inner.size();
     return { total: s.total + this.waitingBytes, inUse: s.inUse + this.waitingBytes };
+  }
+
+  /** The inner estimate plus the waiting bytes, without committing them (the quota samples this often). */
+  sizeInUse(): number {
+    return this.inner.sizeInUse() + this.waitingBytes;
   }
 
   async copyTo(out: string): Promise<void> {

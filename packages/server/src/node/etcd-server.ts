@@ -207,7 +207,7 @@ export class EtcdServer {
     // sampled on the same beat.
     this.timers.push(
       setInterval(() => {
-        this.sizeInUse = this.backend.size().inUse;
+        this.sizeInUse = this.backend.sizeInUse();
         const now = this.clock.now();
         this.wait.sweep(now, () => new TimeoutError('request'));
         this.reads.sweep(now, () => new TimeoutError('linearizable read'));
@@ -435,7 +435,7 @@ export class EtcdServer {
   private checkQuota(cost: number): void {
     if (this.applier.alarms.has(AlarmType.NOSPACE)) throw new NoSpaceError();
     if (this.sizeInUse + cost <= this.limits.quotaBytes) return;
-    this.sizeInUse = this.backend.size().inUse;
+    this.sizeInUse = this.backend.sizeInUse();
     if (this.sizeInUse + cost <= this.limits.quotaBytes) return;
     this.log.warn('backend quota exceeded; raising the NOSPACE alarm', { inUse: this.sizeInUse, quota: this.limits.quotaBytes });
     this.propose({ alarm: { action: AlarmRequest_AlarmAction.ACTIVATE, memberID: this.identity.memberId, alarm: AlarmType.NOSPACE }, system: true }).catch(
