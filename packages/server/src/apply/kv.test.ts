@@ -9,6 +9,7 @@ import {
   type Init,
   type KeyValue,
 } from '@latchkey/proto';
+import { Rng } from '../../../../test/harness/random.js';
 import { MemoryBackend } from '../backend/memory-backend.js';
 import { KVStore } from '../mvcc/store.js';
 import { CompactedError, FutureRevisionError } from '../mvcc/errors.js';
@@ -63,11 +64,8 @@ describe('kv - range options', () => {
       const more = r.limit > 0n && kvs.length > Number(r.limit);
       return { keys: kvs.slice(0, r.limit > 0n ? Number(r.limit) : undefined).map((kv) => s(kv.key)), more, count: BigInt(all.length) };
     };
-    let seed = 12345;
-    const rnd = (n: number) => {
-      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-      return seed % n;
-    };
+    const rng = new Rng(12345);
+    const rnd = (n: number): number => rng.int(n);
     for (let round = 0; round < 20; round++) {
       const { put, range, txn, store } = setup();
       for (let i = 0; i < 40; i++) {

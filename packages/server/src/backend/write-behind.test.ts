@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type Backend, Table } from './backend.js';
 import { LmdbBackend } from './lmdb-backend.js';
 import { MemoryBackend } from './memory-backend.js';
+import { Rng } from '../../../../test/harness/random.js';
 import { WriteBehindBackend, type WriteBehindOptions } from './write-behind.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
@@ -210,18 +211,6 @@ describe('WriteBehindBackend', () => {
 
 // ------------------------------------------------------------------------------------------------ differential
 
-/** A small seeded generator (mulberry32), so that a failing sequence can be replayed. */
-function rng(seed: number): (n: number) => number {
-  let s = seed >>> 0;
-  return (n) => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
-  };
-}
-
 // Bytes on both sides of 0x80: the overlay's string order must agree with the inner backend's byte order.
 const ALPHABET = [0x00, 0x01, 0x61, 0x7f, 0x80, 0xc3, 0xff];
 const TABLES = [Table.Key, Table.Meta];
@@ -231,7 +220,8 @@ const TABLES = [Table.Key, Table.Meta];
  * plain memory backend), and returns the first read on which they disagree, or undefined.
  */
 function differential(seed: number, steps: number, subject: WriteBehindBackend, reference: Backend, tamper?: (step: number) => void): string | undefined {
-  const r = rng(seed);
+  const rng = new Rng(seed);
+  const r = (n: number): number => rng.int(n);
   const key = (): Buffer => Buffer.from(Array.from({ length: 1 + r(3) }, () => ALPHABET[r(ALPHABET.length)]!));
   const hex = (rows: [Buffer, Buffer][]): string => rows.map(([k, v]) => `${k.toString('hex')}=${v.toString('hex')}`).join(',');
   const rows = (be: Backend, t: Table, lo?: Buffer, hi?: Buffer, limit = Infinity): [Buffer, Buffer][] => {
