@@ -1,16 +1,8 @@
 /** The scenario the etcd3 conformance tests run: what microsoft's etcd3 client observes, as a transcript. */
 import { Etcd3, EtcdLockFailedError, type IKeyValue } from 'etcd3';
+import { until } from '../harness/wait.js';
 
 export type Transcript = string[];
-
-/** Waits until `cond()` holds (events arrive asynchronously); fails after `ms`. */
-async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 const kvLine = (kv: IKeyValue): string => `${kv.key.toString()}=${kv.value.toString()} c${kv.create_revision} m${kv.mod_revision} v${kv.version}`;
 

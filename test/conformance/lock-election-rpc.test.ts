@@ -28,6 +28,7 @@ import type { Member, MemberKind } from '../harness/processes.js';
 import { Cluster } from '../harness/cluster.js';
 import { etcdctl } from '../harness/etcdctl.js';
 import { useMembers } from '../harness/vitest.js';
+import { until } from '../harness/wait.js';
 
 const members = useMembers();
 const utf8 = (s: string): Uint8Array => Buffer.from(s, 'utf8');
@@ -216,14 +217,6 @@ async function watchers(m: Member): Promise<number> {
   return Number(line.split(' ')[1]);
 }
 
-/** Polls `cond` (every 5 ms, up to 10 s) until it holds. */
-async function until(cond: () => Promise<boolean>): Promise<void> {
-  for (const end = Date.now() + 10_000; !(await cond()); ) {
-    if (Date.now() > end) throw new Error('condition not reached in 10 s');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 /** The recorded outcome of the step named `label`. */
 function outcome(t: Transcript, label: string): unknown {
   const line = t.lines.find((l) => Array.isArray(l) && l[0] === label) as [string, unknown] | undefined;
@@ -318,7 +311,7 @@ describe('lock service', () => {
       const put = await w.next((e) => e.type === 'PUT');
       // Cancel once B waits, i.e. once its watch on A's key exists besides ours. (A cancel that lands while the
       // server's first Lock txn is still returning makes etcd 3.4 leave B's key behind: a race, not this test.)
-      await until(async () => (await watchers(m)) >= before + 2);
+      await until(async () => (await watchers(m)) >= before + 2, "B's watch on A's key", 10_000);
       ac.abort();
       await t.step('B cancelled', b);
       const del = await w.next((e) => e.type === 'DELETE');
