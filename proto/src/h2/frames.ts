@@ -1,7 +1,7 @@
 /**
  * Pieces of HTTP/2 framing shared by the server's engine (packages/server/src/api/grpc/h2) and the client channel
- * (./channel.ts): frame types and flags, frame and header-block framing (RFC 9113 §4.1, §6.2, §6.10), and the byte queue both use for DATA output and for gRPC message
- * reassembly.
+ * (./channel.ts): frame types and flags, frame and header-block framing (RFC 9113 §4.1, §6.2, §6.10), and the
+ * byte queue both use for DATA output and for gRPC message reassembly.
  */
 
 /** Frame types (RFC 9113 §6). */
