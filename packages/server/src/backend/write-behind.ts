@@ -1,3 +1,4 @@
+import { keyString } from '../mvcc/keys.js';
 import { type Backend, type BackendView, Table } from './backend.js';
 
 /** One write waiting to be committed: the key's new value, or null for a deletion. */
@@ -265,9 +266,4 @@ export class WriteBehindBackend implements Backend {
       this.schedule();
     }
   }
-}
-
-/** A key as a map key: latin1 maps each byte to one code unit, so strings order as the bytes do. */
-function keyString(key: Uint8Array): string {
-  return (Buffer.isBuffer(key) ? key : Buffer.from(key.buffer, key.byteOffset, key.byteLength)).toString('latin1');
 }
