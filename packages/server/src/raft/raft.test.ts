@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, ProposalDroppedError, RaftUsageError } from './errors.js';
-import { newTestNode, processReady, takeMessages, TestNetwork, type TestNode } from './rafttest/harness.js';
+import { ent, newTestNode, processReady, takeMessages, TestNetwork, type TestNode } from './rafttest/harness.js';
 import { RawNode } from './raw-node.js';
 import { MemoryStorage } from './storage.js';
 import { ProgressState } from './tracker/progress.js';
@@ -521,7 +521,7 @@ describe('raft - committed entries taken during a Ready', () => {
       index,
       logTerm,
       commit,
-      entries: entries.map(([t, i]) => ({ term: t, index: i, type: EntryType.Normal, data: enc(`t${t}i${i}`) })),
+      entries: entries.map(([t, i]) => ent(t, i, `t${t}i${i}`)),
     });
   const indexes = (es: { index: number; term: number }[]): string[] => es.map((e) => `${e.term}/${e.index}`);
 
