@@ -438,7 +438,9 @@ function generatePackage(pkg, pkgFiles) {
       const value = x.kind === 'message' ? `${x.tsName}.read(r, r.subEnd())` : readScalar(x);
       if (x.f.repeated) read += `          m.${x.prop}.push(${value});\n`;
       else if (x.f.oneof) {
-        for (const o of info.filter((y) => y.f.oneof === x.f.oneof && y !== x)) read += `          delete m.${o.prop};\n`;
+        // The other members are cleared by assignment, not `delete`: the object keeps the shape of its literal
+        // (a deleted property would turn every decoded message with a oneof into a slow dictionary object).
+        for (const o of info.filter((y) => y.f.oneof === x.f.oneof && y !== x)) read += `          m.${o.prop} = undefined;\n`;
         read += `          m.${x.prop} = ${value};\n`;
       } else read += `          m.${x.prop} = ${value};\n`;
       read += `          break;\n`;

@@ -830,30 +830,30 @@ export const RequestOp: MessageType<RequestOp> = {
       switch (tag >>> 3) {
         case 1:
           if (wt !== 2) throw new WireError('proto: wrong wire type for field RequestOp.request_range');
-          delete m.requestPut;
-          delete m.requestDeleteRange;
-          delete m.requestTxn;
+          m.requestPut = undefined;
+          m.requestDeleteRange = undefined;
+          m.requestTxn = undefined;
           m.requestRange = RangeRequest.read(r, r.subEnd());
           break;
         case 2:
           if (wt !== 2) throw new WireError('proto: wrong wire type for field RequestOp.request_put');
-          delete m.requestRange;
-          delete m.requestDeleteRange;
-          delete m.requestTxn;
+          m.requestRange = undefined;
+          m.requestDeleteRange = undefined;
+          m.requestTxn = undefined;
           m.requestPut = PutRequest.read(r, r.subEnd());
           break;
         case 3:
           if (wt !== 2) throw new WireError('proto: wrong wire type for field RequestOp.request_delete_range');
-          delete m.requestRange;
-          delete m.requestPut;
-          delete m.requestTxn;
+          m.requestRange = undefined;
+          m.requestPut = undefined;
+          m.requestTxn = undefined;
           m.requestDeleteRange = DeleteRangeRequest.read(r, r.subEnd());
           break;
         case 4:
           if (wt !== 2) throw new WireError('proto: wrong wire type for field RequestOp.request_txn');
-          delete m.requestRange;
-          delete m.requestPut;
-          delete m.requestDeleteRange;
+          m.requestRange = undefined;
+          m.requestPut = undefined;
+          m.requestDeleteRange = undefined;
           m.requestTxn = TxnRequest.read(r, r.subEnd());
           break;
         default:
@@ -933,30 +933,30 @@ export const ResponseOp: MessageType<ResponseOp> = {
       switch (tag >>> 3) {
         case 1:
           if (wt !== 2) throw new WireError('proto: wrong wire type for field ResponseOp.response_range');
-          delete m.responsePut;
-          delete m.responseDeleteRange;
-          delete m.responseTxn;
+          m.responsePut = undefined;
+          m.responseDeleteRange = undefined;
+          m.responseTxn = undefined;
           m.responseRange = RangeResponse.read(r, r.subEnd());
           break;
         case 2:
           if (wt !== 2) throw new WireError('proto: wrong wire type for field ResponseOp.response_put');
-          delete m.responseRange;
-          delete m.responseDeleteRange;
-          delete m.responseTxn;
+          m.responseRange = undefined;
+          m.responseDeleteRange = undefined;
+          m.responseTxn = undefined;
           m.responsePut = PutResponse.read(r, r.subEnd());
           break;
         case 3:
           if (wt !== 2) throw new WireError('proto: wrong wire type for field ResponseOp.response_delete_range');
-          delete m.responseRange;
-          delete m.responsePut;
-          delete m.responseTxn;
+          m.responseRange = undefined;
+          m.responsePut = undefined;
+          m.responseTxn = undefined;
           m.responseDeleteRange = DeleteRangeResponse.read(r, r.subEnd());
           break;
         case 4:
           if (wt !== 2) throw new WireError('proto: wrong wire type for field ResponseOp.response_txn');
-          delete m.responseRange;
-          delete m.responsePut;
-          delete m.responseDeleteRange;
+          m.responseRange = undefined;
+          m.responsePut = undefined;
+          m.responseDeleteRange = undefined;
           m.responseTxn = TxnResponse.read(r, r.subEnd());
           break;
         default:
@@ -1060,42 +1060,42 @@ export const Compare: MessageType<Compare> = {
           break;
         case 4:
           if (wt !== 0) throw new WireError('proto: wrong wire type for field Compare.version');
-          delete m.createRevision;
-          delete m.modRevision;
-          delete m.value;
-          delete m.lease;
+          m.createRevision = undefined;
+          m.modRevision = undefined;
+          m.value = undefined;
+          m.lease = undefined;
           m.version = r.int64();
           break;
         case 5:
           if (wt !== 0) throw new WireError('proto: wrong wire type for field Compare.create_revision');
-          delete m.version;
-          delete m.modRevision;
-          delete m.value;
-          delete m.lease;
+          m.version = undefined;
+          m.modRevision = undefined;
+          m.value = undefined;
+          m.lease = undefined;
           m.createRevision = r.int64();
           break;
         case 6:
           if (wt !== 0) throw new WireError('proto: wrong wire type for field Compare.mod_revision');
-          delete m.version;
-          delete m.createRevision;
-          delete m.value;
-          delete m.lease;
+          m.version = undefined;
+          m.createRevision = undefined;
+          m.value = undefined;
+          m.lease = undefined;
           m.modRevision = r.int64();
           break;
         case 7:
           if (wt !== 2) throw new WireError('proto: wrong wire type for field Compare.value');
-          delete m.version;
-          delete m.createRevision;
-          delete m.modRevision;
-          delete m.lease;
+          m.version = undefined;
+          m.createRevision = undefined;
+          m.modRevision = undefined;
+          m.lease = undefined;
           m.value = r.bytes();
           break;
         case 8:
           if (wt !== 0) throw new WireError('proto: wrong wire type for field Compare.lease');
-          delete m.version;
-          delete m.createRevision;
-          delete m.modRevision;
-          delete m.value;
+          m.version = undefined;
+          m.createRevision = undefined;
+          m.modRevision = undefined;
+          m.value = undefined;
           m.lease = r.int64();
           break;
         case 64:
@@ -1842,20 +1842,20 @@ export const WatchRequest: MessageType<WatchRequest> = {
       switch (tag >>> 3) {
         case 1:
           if (wt !== 2) throw new WireError('proto: wrong wire type for field WatchRequest.create_request');
-          delete m.cancelRequest;
-          delete m.progressRequest;
+          m.cancelRequest = undefined;
+          m.progressRequest = undefined;
           m.createRequest = WatchCreateRequest.read(r, r.subEnd());
           break;
         case 2:
           if (wt !== 2) throw new WireError('proto: wrong wire type for field WatchRequest.cancel_request');
-          delete m.createRequest;
-          delete m.progressRequest;
+          m.createRequest = undefined;
+          m.progressRequest = undefined;
           m.cancelRequest = WatchCancelRequest.read(r, r.subEnd());
           break;
         case 3:
           if (wt !== 2) throw new WireError('proto: wrong wire type for field WatchRequest.progress_request');
-          delete m.createRequest;
-          delete m.cancelRequest;
+          m.createRequest = undefined;
+          m.cancelRequest = undefined;
           m.progressRequest = WatchProgressRequest.read(r, r.subEnd());
           break;
         default:
