@@ -264,6 +264,66 @@ describe('raft - ReadIndex', () => {
     expect(old.r.state).toBe(StateType.Follower);
   });
 
+  /** Follower `f` asks for a read; returns the request it forwards to the leader (after persisting nothing new). */
+  function forwardedRead(f: TestNode, ctx: string): Message {
+    f.rn.readIndex(enc(ctx));
+    const rd = f.rn.ready();
+    f.rn.advance(rd);
+    const fwd = rd.messages.filter((m) => m.type === MessageType.MsgReadIndex);
+    expect(fwd).toHaveLength(1);
+    return fwd[0]!;
+  }
+
+  it("raft - with three voters a follower's forwarded read is answered without a heartbeat round", () => {
+    const net = TestNetwork.of(3);
+    net.campaign(1n);
+    const l = net.node(1n);
+    const req = forwardedRead(net.node(2n), 'f');
+    expect([req.to, req.logTerm]).toEqual([1n, l.r.term]); // the follower's term goes with the request
+    l.rn.step(req);
+    const rd = l.rn.ready();
+    l.rn.advance(rd);
+    expect(rd.messages.filter((m) => m.type === MessageType.MsgHeartbeat)).toEqual([]);
+    const resp = rd.messages.filter((m) => m.type === MessageType.MsgReadIndexResp);
+    expect(resp.map((m) => [m.to, m.index, dec(m.entries[0]!.data)])).toEqual([[2n, l.r.raftLog.committed, 'f']]);
+  });
+
+  it('raft - a forwarded read without the follower term, or with another, waits for a heartbeat round', () => {
+    for (const logTerm of [0, 2]) {
+      const net = TestNetwork.of(3);
+      net.campaign(1n);
+      const l = net.node(1n);
+      expect(l.r.term).toBe(1);
+      l.rn.step({ ...forwardedRead(net.node(2n), 'f'), logTerm });
+      const rd = l.rn.ready();
+      l.rn.advance(rd);
+      expect(rd.messages.filter((m) => m.type === MessageType.MsgReadIndexResp)).toEqual([]);
+      expect(rd.messages.filter((m) => m.type === MessageType.MsgHeartbeat).map((m) => m.to)).toEqual([2n, 3n]);
+    }
+  });
+
+  it("raft - with five voters a forwarded read is not a quorum: the heartbeat round needs two more answers", () => {
+    const net = TestNetwork.of(5);
+    net.campaign(1n);
+    const l = net.node(1n);
+    l.rn.step(forwardedRead(net.node(2n), 'f'));
+    const rd = l.rn.ready();
+    l.rn.advance(rd);
+    expect(rd.messages.filter((m) => m.type === MessageType.MsgReadIndexResp)).toEqual([]);
+    const hbs = rd.messages.filter((m) => m.type === MessageType.MsgHeartbeat);
+    expect(hbs.map((m) => m.to)).toEqual([2n, 3n, 4n, 5n]);
+    const answered = (): Message[] => {
+      const r = l.rn.ready();
+      l.rn.advance(r);
+      return r.messages.filter((m) => m.type === MessageType.MsgReadIndexResp);
+    };
+    // The asking follower's own heartbeat answer plus the leader: two of five, not yet a quorum.
+    l.rn.step(msg(MessageType.MsgHeartbeatResp, 2n, 1n, 1, { context: hbs[0]!.context }));
+    expect(answered()).toEqual([]);
+    l.rn.step(msg(MessageType.MsgHeartbeatResp, 3n, 1n, 1, { context: hbs[1]!.context }));
+    expect(answered().map((m) => m.to)).toEqual([2n]);
+  });
+
   it('raft - reads with the same context are answered separately', () => {
     const net = TestNetwork.of(3);
     net.campaign(1n);

@@ -2,7 +2,7 @@ import type { Logger, ValidConfig } from './config.js';
 import { describeConfState } from './describe.js';
 import { ProposalDroppedError, RaftInvariantError, RaftUsageError, SnapshotTemporarilyUnavailableError, CompactedError } from './errors.js';
 import { RaftLog } from './log.js';
-import { VoteResult } from './quorum/majority.js';
+import { VoteResult, voteResult } from './quorum/majority.js';
 import { ReadOnly } from './read-only.js';
 import { ProgressState, type Progress } from './tracker/progress.js';
 import { ProgressTracker } from './tracker/tracker.js';
@@ -816,10 +816,39 @@ export class Raft {
       if (resp !== undefined) this.send(resp);
       return;
     }
+    if (this.requesterCompletesQuorum(m)) {
+      const resp = this.responseToReadIndexReq(m, this.raftLog.committed);
+      if (resp !== undefined) this.send(resp);
+      return;
+    }
     this.readOnly.addRequest(this.raftLog.committed, m);
     // The leader acknowledges its own heartbeat round at once.
     this.readOnly.recvAck(this.id, this.readOnly.heartbeatCtx());
     this.bcastHeartbeat();
+  }
+
+  /**
+   * Whether a follower's forwarded read confirms this leadership by itself, so that no heartbeat round is needed.
+   *
+   * The follower forwarded the request after the read began, carrying its own term (`logTerm`, see stepFollower).
+   * A follower that voted for a newer leader would have moved to that leader's term first. So a request sent at
+   * our term is the follower's acknowledgement, made after the read began, that it had voted for no newer leader.
+   * A heartbeat answer gives the same evidence. If the follower and this leader form a quorum, no newer leader
+   * can have been elected before the read began, and none can have committed a write the read must see. (The
+   * caller has already waited for this leader's first commit in its term, as for every read.) In a 3-member
+   * cluster any voter and the leader form a quorum.
+   *
+   * The evidence covers this request only. Another read may have begun after the follower sent its request,
+   * so this is not recorded as an acknowledgement of a heartbeat position.
+   */
+  private requesterCompletesQuorum(m: Message): boolean {
+    if (m.from === None || m.from === this.id) return false;
+    if (m.logTerm !== this.term) return false;
+    const acks = new Map<NodeId, boolean>([
+      [this.id, true],
+      [m.from, true],
+    ]);
+    return voteResult(this.trk.voters, acks) === VoteResult.Won;
   }
 
   /** Leader: the first entry of this term was committed; serve the reads that waited for it. */
@@ -1128,7 +1157,8 @@ function stepFollower(r: Raft, m: Message): void {
         r.logger.info(`${r.id} no leader at term ${r.term}; dropping index reading msg`);
         return;
       }
-      r.send({ ...m, to: r.lead });
+      // Our term goes with the request: the leader may count it as our acknowledgement of its leadership.
+      r.send({ ...m, to: r.lead, logTerm: r.term });
       return;
     case MessageType.MsgReadIndexResp:
       if (m.entries.length !== 1) {

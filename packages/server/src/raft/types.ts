@@ -175,7 +175,10 @@ export interface Message {
   to: NodeId;
   from: NodeId;
   term: number;
-  /** MsgApp: term of the entry at `index`. Vote requests: term of the candidate's last entry. Rejects: hint term. */
+  /**
+   * MsgApp: term of the entry at `index`. Vote requests: term of the candidate's last entry. Rejects: hint term.
+   * MsgReadIndex forwarded by a follower: the follower's term when it forwarded the request (0 if unknown).
+   */
   logTerm: number;
   /** MsgApp: index of the entry preceding `entries`. MsgAppResp: see MsgAppResp. Votes: candidate's last index. */
   index: number;
