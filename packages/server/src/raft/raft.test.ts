@@ -264,7 +264,7 @@ describe('raft - ReadIndex', () => {
     expect(old.r.state).toBe(StateType.Follower);
   });
 
-  /** Follower `f` asks for a read; returns the request it forwards to the leader (after persisting nothing new). */
+  /** Follower `f` asks for a read; returns the request it forwards to the leader. */
   function forwardedRead(f: TestNode, ctx: string): Message {
     f.rn.readIndex(enc(ctx));
     const rd = f.rn.ready();
@@ -322,6 +322,29 @@ describe('raft - ReadIndex', () => {
     expect(answered()).toEqual([]);
     l.rn.step(msg(MessageType.MsgHeartbeatResp, 3n, 1n, 1, { context: hbs[1]!.context }));
     expect(answered().map((m) => m.to)).toEqual([2n]);
+  });
+
+  it("raft - with five voters a deposed leader does not answer its follower's forwarded read", () => {
+    const net = TestNetwork.of(5);
+    net.campaign(1n);
+    // {1, 2} | {3, 4, 5}: 3 is elected in term 2 and commits a write that 1 and 2 never see.
+    for (const a of [1n, 2n]) for (const b of [3n, 4n, 5n]) net.cut(a, b);
+    net.campaign(3n);
+    net.propose(3n, 'w');
+    expect(net.leaders()).toEqual([1n, 3n]);
+    expect(net.node(3n).r.raftLog.committed).toBeGreaterThan(net.node(1n).r.raftLog.committed);
+    // 2 still follows 1 in term 1, so its read goes there: answered, it would miss the write.
+    const f = net.node(2n);
+    const states: number[] = [];
+    const origAdvance = f.rn.advance.bind(f.rn);
+    f.rn.advance = (rd) => {
+      states.push(...rd.readStates.map((r) => r.index));
+      origAdvance(rd);
+    };
+    f.rn.readIndex(enc('r'));
+    net.stabilize();
+    net.tick(1n, 1);
+    expect(states).toEqual([]);
   });
 
   it('raft - reads with the same context are answered separately', () => {
