@@ -47,7 +47,7 @@ export interface ReadyHandlers<M extends CoreMessage> {
  *   6. advance.
  *
  * NB: because of step 3 the backend's applied index can run ahead of the commit index in the last persisted
- * hard state if the process dies during step 3; recovery raises the commit index to the applied index (every
+ * hard state if the process dies during step 4; recovery raises the commit index to the applied index (every
  * applied entry was committed).
  *
  * Everything proposed while one Ready is being persisted lands in the next one, so under load one fsync covers
