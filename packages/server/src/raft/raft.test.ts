@@ -208,6 +208,17 @@ describe('raft - replication flow control', () => {
   });
 });
 
+/** Collects the index of every read state `n` is handed, as the network advances it. */
+function readStateIndexes(n: TestNode): number[] {
+  const got: number[] = [];
+  const advance = n.rn.advance.bind(n.rn);
+  n.rn.advance = (rd) => {
+    got.push(...rd.readStates.map((r) => r.index));
+    advance(rd);
+  };
+  return got;
+}
+
 describe('raft - ReadIndex', () => {
   it('raft - a single voter answers a read without a heartbeat round, once it has committed in its term', () => {
     const n = newTestNode(1n, [1n]);
@@ -335,12 +346,7 @@ describe('raft - ReadIndex', () => {
     expect(net.node(3n).r.raftLog.committed).toBeGreaterThan(net.node(1n).r.raftLog.committed);
     // 2 still follows 1 in term 1, so its read goes there: answered, it would miss the write.
     const f = net.node(2n);
-    const states: number[] = [];
-    const origAdvance = f.rn.advance.bind(f.rn);
-    f.rn.advance = (rd) => {
-      states.push(...rd.readStates.map((r) => r.index));
-      origAdvance(rd);
-    };
+    const states = readStateIndexes(f);
     f.rn.readIndex(enc('r'));
     net.stabilize();
     net.tick(1n, 1);
@@ -351,12 +357,7 @@ describe('raft - ReadIndex', () => {
     const net = TestNetwork.of(3);
     net.campaign(1n);
     const l = net.node(1n);
-    const got: number[] = [];
-    const origAdvance = l.rn.advance.bind(l.rn);
-    l.rn.advance = (rd) => {
-      got.push(...rd.readStates.map((r) => r.index));
-      origAdvance(rd);
-    };
+    const got = readStateIndexes(l);
     l.rn.readIndex(enc('same'));
     net.stabilize();
     net.propose(1n, 'x');
