@@ -144,15 +144,19 @@ export class RaftNode<M extends CoreMessage = CoreMessage> {
     if (this.failpoints.enabled) return;
     const ents = this.core.takeCommittedEntries();
     if (ents.length === 0) return;
-    if (tracing) stage('apply', lastIndex(ents));
     try {
-      this.handlers.apply(ents);
+      this.applyEntries(ents);
     } catch (err) {
       // As in the loop: a failed apply is fatal (the caller of step would take it for a bad message).
       this.stopped = true;
       this.handlers.fatal(err);
-      return;
     }
+  }
+
+  /** Hands committed entries to the state machine, with their stage-trace lines. */
+  private applyEntries(ents: CoreEntry[]): void {
+    if (tracing) stage('apply', lastIndex(ents));
+    this.handlers.apply(ents);
     if (tracing) stage('applied', lastIndex(ents));
   }
 
@@ -241,9 +245,7 @@ export class RaftNode<M extends CoreMessage = CoreMessage> {
 
     if (rd.committedEntries.length > 0) {
       await fp.hit('raftBeforeApply');
-      if (tracing) stage('apply', lastIndex(rd.committedEntries));
-      this.handlers.apply(rd.committedEntries);
-      if (tracing) stage('applied', lastIndex(rd.committedEntries));
+      this.applyEntries(rd.committedEntries);
       await fp.hit('raftAfterApply');
     }
 
