@@ -413,6 +413,7 @@ export class Simulation {
         maxInflightMsgs: p.maxInflightMsgs,
         maxInflightBytes: p.maxInflightBytes === 0 ? 0 : Math.max(p.maxInflightBytes, p.maxSizePerMsg),
         maxUncommittedEntriesSize: p.maxUncommittedSize,
+        checkQuorum: p.checkQuorum,
         random: () => n.rng.float(),
         logger: this.nodeLogger(n),
         bugs: this.bugs,
@@ -942,7 +943,7 @@ export class Simulation {
     const ids = this.nodes.filter((n) => !n.decommissioned).map((n) => n.id);
     if (ids.length < 2) return;
     const block = (a: NodeId, b: NodeId) => this.blocked.add(Number(a) * 4096 + Number(b));
-    const kind = this.rng.int(4);
+    const kind = this.rng.int(5);
     let desc: string;
     if (kind === 0) {
       // Symmetric split into two sides.
@@ -965,6 +966,16 @@ export class Simulation {
         if (a !== b) (block(a, b), links.push(`${a}->${b}`));
       }
       desc = `one-way ${links.join(' ')}`;
+    } else if (kind === 4) {
+      // The leader in the largest minority (with 5 members: the leader and one follower, which still forwards
+      // its reads and proposals to it): the majority elects a new leader while the old one may still lead.
+      const l = this.leader();
+      if (l === undefined) return;
+      const others = ids.filter((x) => x !== l.id);
+      const side = new Set([l.id]);
+      while (side.size < Math.floor((ids.length - 1) / 2)) side.add(others.splice(this.rng.int(others.length), 1)[0]!);
+      for (const a of ids) for (const b of ids) if (side.has(a) !== side.has(b)) block(a, b);
+      desc = `leader's minority {${[...side].join(',')}} | rest`;
     } else {
       // Bridge: two sides that only talk through one node.
       const bridge = this.rng.pick(ids);

@@ -15,6 +15,7 @@ export const BUG_NAMES = [
   'removed-leader-keeps-leading',
   'vote-ignores-log',
   'accept-stale-term-append',
+  'forwarded-read-without-quorum',
 ] as const;
 
 export type BugName = (typeof BUG_NAMES)[number];
@@ -35,6 +36,8 @@ export const BUG_DESCRIPTIONS: Readonly<Record<BugName, string>> = {
     'a leader that applies its own removal keeps leading (StepDownOnRemoval ignored): it heartbeats the cluster but drops every proposal, so nothing commits',
   'vote-ignores-log': "a node grants votes without checking that the candidate's log is at least as up to date as its own",
   'accept-stale-term-append': 'a node appends entries from a MsgApp of an older term, so a deposed leader overwrites the log',
+  'forwarded-read-without-quorum':
+    "the leader answers a follower's forwarded ReadIndex at once whatever the cluster size, as if leader and requester were a quorum: with 5 members, a deposed leader and one follower in a minority serve stale reads",
 };
 
 /** Whether `name` is a known bug name. */

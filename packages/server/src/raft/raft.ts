@@ -124,6 +124,7 @@ export class Raft {
     removedLeaderKeepsLeading: boolean;
     voteIgnoresLog: boolean;
     acceptStaleTermAppend: boolean;
+    forwardedReadWithoutQuorum: boolean;
   }>;
 
   constructor(c: ValidConfig) {
@@ -151,6 +152,7 @@ export class Raft {
       removedLeaderKeepsLeading: b.has('removed-leader-keeps-leading'),
       voteIgnoresLog: b.has('vote-ignores-log'),
       acceptStaleTermAppend: b.has('accept-stale-term-append'),
+      forwardedReadWithoutQuorum: b.has('forwarded-read-without-quorum'),
     };
     this.tickFn = this.tickElection;
     this.stepFn = stepFollower;
@@ -844,6 +846,7 @@ export class Raft {
   private requesterCompletesQuorum(m: Message): boolean {
     if (m.from === None || m.from === this.id) return false;
     if (m.logTerm !== this.term) return false;
+    if (this.bug.forwardedReadWithoutQuorum) return true;
     const acks = new Map<NodeId, boolean>([
       [this.id, true],
       [m.from, true],
