@@ -17,7 +17,6 @@ import { setMaxListeners } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import type { Init, MethodDesc, RequestOf, ResponseOf } from '@latchkey/proto';
 import { AuthenticateRequest, AuthenticateResponse, AuthService, ConnectivityState, GrpcCode, H2Channel } from '@latchkey/proto';
-import pRetry from 'p-retry';
 import {
   AbortError,
   ClientClosedError,
@@ -148,7 +147,8 @@ export class Connection {
 
   /**
    * Runs `attempt` until it succeeds, fails with a non-retryable error, the deadline passes or the signal aborts.
-   * `attempt` receives the absolute deadline (Date ms) and a signal that aborts with the caller's.
+   * `attempt` receives the absolute deadline (Date ms) and a signal that aborts with the caller's. Retry k (from 1)
+   * waits 25·2^(k-1) ms times a random factor in [1, 2), at most 1 s and never past the deadline.
    */
   async withRetries<T>(
     options: UnaryOptions,
@@ -160,38 +160,35 @@ export class Connection {
     const signal = options.signal ? AbortSignal.any([options.signal, this.closedSignal]) : this.closedSignal;
     if (signal.aborted) throw abortErrorFor(signal);
     try {
-      return await pRetry(
-        async () => {
-          if (Date.now() >= deadline) throw new DeadlineExceededError('context deadline exceeded', { code: GrpcCode.DEADLINE_EXCEEDED });
-          return attempt(deadline, signal);
-        },
-        {
-          retries: this.maxRetries,
-          minTimeout: 25,
-          maxTimeout: 1_000,
-          factor: 2,
-          randomize: true,
-          signal,
-          maxRetryTime: Math.max(0, timeoutMs),
-          shouldRetry: ({ error }) => {
-            if (signal.aborted || Date.now() >= deadline) return false;
-            if (!(error instanceof LatchkeyError)) return false;
-            if (error.etcdError === 'InvalidAuthToken') this.token = undefined;
-            // We went without a token because auth was off; it has been enabled since: fetch one and retry.
-            if (error.etcdError === 'UserEmpty' && this.options.auth && this.token === '') {
-              this.token = undefined;
-              return true;
-            }
-            if (error.retryable) return true;
-            return options.idempotent && isAmbiguousTransportError(error);
-          },
-        },
-      );
+      for (let retries = 0; ; retries++) {
+        if (Date.now() >= deadline) throw new DeadlineExceededError('context deadline exceeded', { code: GrpcCode.DEADLINE_EXCEEDED });
+        try {
+          return await attempt(deadline, signal);
+        } catch (error) {
+          if (retries >= this.maxRetries || !this.shouldRetry(error, options.idempotent, signal, deadline)) throw error;
+        }
+        const delay = Math.min(Math.round((1 + Math.random()) * 25 * 2 ** retries), 1_000, deadline - Date.now());
+        if (delay > 0) await abortableDelay(delay, signal);
+      }
     } catch (err) {
       if (signal.aborted) throw abortErrorFor(signal);
       if (err instanceof LatchkeyError) throw err;
       throw fromGrpcError(err);
     }
+  }
+
+  /** Whether a failed attempt is sent again (see the retry contract at the top). */
+  private shouldRetry(error: unknown, idempotent: boolean, signal: AbortSignal, deadline: number): boolean {
+    if (signal.aborted || Date.now() >= deadline) return false;
+    if (!(error instanceof LatchkeyError)) return false;
+    if (error.etcdError === 'InvalidAuthToken') this.token = undefined;
+    // We went without a token because auth was off; it has been enabled since: fetch one and retry.
+    if (error.etcdError === 'UserEmpty' && this.options.auth && this.token === '') {
+      this.token = undefined;
+      return true;
+    }
+    if (error.retryable) return true;
+    return idempotent && isAmbiguousTransportError(error);
   }
 
   /**
@@ -340,6 +337,21 @@ export class Connection {
   private assertOpen(): void {
     if (this.closed) throw new ClientClosedError();
   }
+}
+
+/** Resolves after `ms`, or rejects (with nothing to report: the caller reads the signal) when `signal` aborts. */
+function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(new Error('aborted'));
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 /** Calls that failed before any byte was sent report these details (our channel does as grpc-js does). */
