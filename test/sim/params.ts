@@ -54,6 +54,8 @@ export interface SwarmParams {
    * only a short window exposes under CheckQuorum reachable by the simulator.
    */
   checkQuorum: boolean;
+  /** Followers do not answer commit-only appends (`Config.commitOnlyAppends`, the server's setting). */
+  commitOnlyAppends: boolean;
   maxSizePerMsg: number;
   maxInflightMsgs: number;
   maxInflightBytes: number;
@@ -113,6 +115,7 @@ export function swarmParams(seed: number): SwarmParams {
     maxAttempts: r.range(2, 6),
     applyEarly: false,
     checkQuorum: true,
+    commitOnlyAppends: true,
   };
   if (churn) {
     // Frequent leader crashes with short downtimes, partial replication (one entry per append, a small window),
@@ -135,6 +138,7 @@ export function swarmParams(seed: number): SwarmParams {
   // Drawn last, so that adding it left every earlier parameter of a seed as it was.
   p.applyEarly = r.chance(0.5);
   p.checkQuorum = !r.chance(0.5);
+  p.commitOnlyAppends = r.chance(0.5);
   return p;
 }
 
@@ -144,7 +148,7 @@ export function describeParams(p: SwarmParams): string {
     `profile=${p.profile} members=${p.members} clients=${p.clients} keys=${p.keys} safety=${p.safetyMs}ms`,
     `net=${p.netMinMs}+${p.netJitterMs}ms spike=${p.spikeRate} drop=${p.dropRate.toFixed(3)} dup=${p.dupRate.toFixed(3)}`,
     `partition=${p.partitionRate.toFixed(2)}/s crash=${p.crashRate.toFixed(2)}/s (leader bias ${p.leaderCrashBias.toFixed(2)}) down=${p.downMinMs}-${p.downMaxMs}ms`,
-    `pause=${p.pauseRate.toFixed(2)}/s up to ${p.pauseMaxMs}ms failpoints=${p.failpointRate}${p.checkQuorum ? '' : ' checkquorum=off'} driver=${p.applyFirst ? 'apply-persist-send' : 'persist-send-apply'}${p.applyEarly ? '+early-apply' : ''}`,
+    `pause=${p.pauseRate.toFixed(2)}/s up to ${p.pauseMaxMs}ms failpoints=${p.failpointRate}${p.checkQuorum ? '' : ' checkquorum=off'}${p.commitOnlyAppends ? ' commit-only-appends' : ''} driver=${p.applyFirst ? 'apply-persist-send' : 'persist-send-apply'}${p.applyEarly ? '+early-apply' : ''}`,
     `fsync=${p.fsyncMs}ms compact=${p.compactEvery}/${p.compactKeep} confchange=${p.confChangeRate.toFixed(2)}/s transfer=${p.transferRate.toFixed(2)}/s`,
     `maxMsg=${p.maxSizePerMsg} inflight=${p.maxInflightMsgs}/${p.maxInflightBytes}B uncommitted=${p.maxUncommittedSize}`,
   ].join(' ');

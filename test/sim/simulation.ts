@@ -414,6 +414,7 @@ export class Simulation {
         maxInflightBytes: p.maxInflightBytes === 0 ? 0 : Math.max(p.maxInflightBytes, p.maxSizePerMsg),
         maxUncommittedEntriesSize: p.maxUncommittedSize,
         checkQuorum: p.checkQuorum,
+        commitOnlyAppends: p.commitOnlyAppends,
         random: () => n.rng.float(),
         logger: this.nodeLogger(n),
         bugs: this.bugs,

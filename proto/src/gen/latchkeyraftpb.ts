@@ -335,6 +335,11 @@ export interface Message {
   reject: boolean;
   rejectHint: number;
   context: Uint8Array;
+  /**
+   * MsgApp: carries no entries, only a commit index, and the leader already knows the follower holds everything
+   * up to `index`; a follower that matches does not answer it.
+   */
+  commitOnly: boolean;
 }
 
 export const Message: MessageType<Message> = {
@@ -363,9 +368,10 @@ export const Message: MessageType<Message> = {
     if (m.reject !== undefined && m.reject) { w.tag(10, 0); w.bool(m.reject); }
     if (m.rejectHint !== undefined && m.rejectHint !== 0) { w.tag(11, 0); w.int64Number(m.rejectHint); }
     if (m.context !== undefined && m.context.length > 0) { w.tag(12, 2); w.bytes(m.context); }
+    if (m.commitOnly !== undefined && m.commitOnly) { w.tag(13, 0); w.bool(m.commitOnly); }
   },
   read(r: Reader, end: number): Message {
-    const m: Message = { type: 0, to: 0n, from: 0n, term: 0, logTerm: 0, index: 0, entries: [], commit: 0, snapshot: undefined, reject: false, rejectHint: 0, context: EMPTY_BYTES };
+    const m: Message = { type: 0, to: 0n, from: 0n, term: 0, logTerm: 0, index: 0, entries: [], commit: 0, snapshot: undefined, reject: false, rejectHint: 0, context: EMPTY_BYTES, commitOnly: false };
     while (r.pos < end) {
       const tag = r.uint32();
       const wt = tag & 7;
@@ -418,6 +424,10 @@ export const Message: MessageType<Message> = {
           if (wt !== 2) throw new WireError('proto: wrong wire type for field Message.context');
           m.context = r.bytes();
           break;
+        case 13:
+          if (wt !== 0) throw new WireError('proto: wrong wire type for field Message.commit_only');
+          m.commitOnly = r.bool();
+          break;
         default:
           r.skip(wt);
       }
@@ -439,11 +449,12 @@ export const Message: MessageType<Message> = {
     if (m.reject !== undefined && m.reject) o["reject"] = m.reject;
     if (m.rejectHint !== undefined && m.rejectHint !== 0) o["reject_hint"] = m.rejectHint.toString();
     if (m.context !== undefined && m.context.length > 0) o["context"] = bytesToJson(m.context);
+    if (m.commitOnly !== undefined && m.commitOnly) o["commit_only"] = m.commitOnly;
     return o;
   },
   fromJSON(j: unknown): Message {
     const o = jsonObject(j, 'latchkeyraftpb.Message');
-    const m: Message = { type: 0, to: 0n, from: 0n, term: 0, logTerm: 0, index: 0, entries: [], commit: 0, snapshot: undefined, reject: false, rejectHint: 0, context: EMPTY_BYTES };
+    const m: Message = { type: 0, to: 0n, from: 0n, term: 0, logTerm: 0, index: 0, entries: [], commit: 0, snapshot: undefined, reject: false, rejectHint: 0, context: EMPTY_BYTES, commitOnly: false };
     for (const k of Object.keys(o)) {
       const v = o[k];
       switch (k) {
@@ -482,6 +493,9 @@ export const Message: MessageType<Message> = {
           break;
         case "context":
           m.context = bytesFromJson(v, 'context');
+          break;
+        case "commit_only": case "commitOnly":
+          m.commitOnly = boolFromJson(v, 'commit_only');
           break;
         default:
           break; // unknown fields are ignored, as etcd's gateway does

@@ -43,6 +43,7 @@ export interface CoreMessage {
   reject: boolean;
   rejectHint: number;
   context: Uint8Array;
+  commitOnly: boolean;
 }
 
 /**

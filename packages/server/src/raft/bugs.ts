@@ -16,6 +16,7 @@ export const BUG_NAMES = [
   'vote-ignores-log',
   'accept-stale-term-append',
   'forwarded-read-without-quorum',
+  'commit-only-append-unmatched',
 ] as const;
 
 export type BugName = (typeof BUG_NAMES)[number];
@@ -38,6 +39,8 @@ export const BUG_DESCRIPTIONS: Readonly<Record<BugName, string>> = {
   'accept-stale-term-append': 'a node appends entries from a MsgApp of an older term, so a deposed leader overwrites the log',
   'forwarded-read-without-quorum':
     "the leader answers a follower's forwarded ReadIndex at once whatever the cluster size, as if leader and requester were a quorum: with 5 members, a deposed leader and one follower in a minority serve stale reads",
+  'commit-only-append-unmatched':
+    "the leader marks an empty append as commit-only while the follower's answer to earlier entries is still outstanding: when that answer is lost, nothing makes the follower repeat its match, a full flow-control window never reopens, and commits that need the follower stall",
 };
 
 /** Whether `name` is a known bug name. */

@@ -59,6 +59,14 @@ export interface Config {
   disableProposalForwarding?: boolean;
   /** A leader steps down when it applies its own removal or demotion. Default true. */
   stepDownOnRemoval?: boolean;
+  /**
+   * The leader marks an append that only carries a commit index, to a follower it knows holds everything up to the
+   * append point, as `commitOnly`, and the follower does not answer it (one message fewer per commit and follower).
+   * Its liveness rests on the leader knowing the follower's match: a lost answer to an earlier append leaves the
+   * match behind, so the next empty append is not marked and gets an answer. Default false (etcd-io/raft's
+   * protocol, which the scripted scenarios follow).
+   */
+  commitOnlyAppends?: boolean;
   /** Source of randomness for election timeouts: returns a number in [0, 1). Injected so runs are reproducible. */
   random: () => number;
   /** Default: `noopLogger`. */
@@ -114,6 +122,7 @@ export function validate(c: Config): ValidConfig {
     preVote: c.preVote ?? true,
     disableProposalForwarding: c.disableProposalForwarding ?? false,
     stepDownOnRemoval: c.stepDownOnRemoval ?? true,
+    commitOnlyAppends: c.commitOnlyAppends ?? false,
     random: c.random,
     logger: c.logger ?? noopLogger,
     bugs: c.bugs ?? NO_BUGS,

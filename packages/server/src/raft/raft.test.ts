@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { BugName } from './bugs.js';
 import { ConfigError, ProposalDroppedError, RaftUsageError } from './errors.js';
 import { ent, newTestNode, processReady, takeMessages, TestNetwork, type TestNode } from './rafttest/harness.js';
 import { RawNode } from './raw-node.js';
@@ -218,6 +219,70 @@ function readStateIndexes(n: TestNode): number[] {
   };
   return got;
 }
+
+describe('raft - commit-only appends (commitOnlyAppends)', () => {
+  /** Runs an election and three proposals on 3 voters; returns what was delivered. */
+  function run(commitOnlyAppends: boolean): { net: TestNetwork; apps: Message[]; resps: Message[] } {
+    const net = TestNetwork.of(3, { commitOnlyAppends });
+    net.campaign(1n);
+    for (const p of ['a', 'b', 'c']) net.propose(1n, p);
+    const apps = net.delivered.filter((m) => m.type === MessageType.MsgApp);
+    const resps = net.delivered.filter((m) => m.type === MessageType.MsgAppResp);
+    return { net, apps, resps };
+  }
+
+  it('raft - a follower does not answer an append that only moves its commit index', () => {
+    const on = run(true);
+    const off = run(false);
+    const marked = on.apps.filter((m) => m.commitOnly);
+    expect(marked.length).toBeGreaterThan(0);
+    expect(marked.every((m) => m.entries.length === 0)).toBe(true);
+    expect(off.apps.some((m) => m.commitOnly)).toBe(false);
+    // The same appends go out; each marked one is one answer fewer.
+    expect(on.apps.length).toBe(off.apps.length);
+    expect(on.resps.length).toBe(off.resps.length - marked.length);
+    // Every member still learns every commit.
+    for (const id of [1n, 2n, 3n]) {
+      expect(on.net.node(id).r.raftLog.committed).toBe(4);
+      expect(on.net.node(id).applied.map((e) => dec(e.data))).toEqual(['a', 'b', 'c']);
+    }
+  });
+
+  it('raft - a mismatching follower still rejects a commit-only append', () => {
+    const f = newTestNode(2n, [1n, 2n, 3n], { commitOnlyAppends: true });
+    f.rn.step(msg(MessageType.MsgApp, 1n, 2n, 2, { index: 5, logTerm: 2, commit: 5, commitOnly: true }));
+    const out = takeMessages(f.r);
+    expect(out).toHaveLength(1);
+    expect([out[0]!.type, out[0]!.reject]).toEqual([MessageType.MsgAppResp, true]);
+  });
+
+  function lostAnswer(bugs?: Set<BugName>): TestNetwork {
+    // Flow-control window of one append; member 3 is away, so member 2's answer is needed to commit.
+    const net = TestNetwork.of(3, { commitOnlyAppends: true, maxInflightMsgs: 1, ...(bugs ? { bugs } : {}) });
+    net.campaign(1n);
+    net.isolate(3n);
+    net.ignore(MessageType.MsgAppResp); // member 2's answer to the next append is lost
+    net.propose(1n, 'x');
+    net.recover();
+    net.isolate(3n);
+    expect(net.node(1n).r.raftLog.committed).toBe(1);
+    // A heartbeat answer makes the leader send an append again; its window is full, so it carries no entries.
+    net.tick(1n, 3);
+    return net;
+  }
+
+  it('raft - after a lost answer the next empty append is not commit-only, so the follower repeats its match', () => {
+    const net = lostAnswer();
+    expect(net.node(1n).r.raftLog.committed).toBe(2);
+    expect(net.node(2n).r.raftLog.committed).toBe(2);
+  });
+
+  it('raft - marking that append commit-only as well (the bug-zoo switch) stalls the commit', () => {
+    const net = lostAnswer(new Set<BugName>(['commit-only-append-unmatched']));
+    expect(net.node(1n).r.raftLog.committed).toBe(1);
+    expect(net.delivered.filter((m) => m.type === MessageType.MsgApp && m.commitOnly && m.to === 2n).length).toBeGreaterThan(0);
+  });
+});
 
 describe('raft - ReadIndex', () => {
   it('raft - a single voter answers a read without a heartbeat round, once it has committed in its term', () => {

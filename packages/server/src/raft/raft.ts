@@ -104,6 +104,7 @@ export class Raft {
   randomizedElectionTimeout = 0;
   readonly disableProposalForwarding: boolean;
   readonly stepDownOnRemoval: boolean;
+  private readonly commitOnlyAppends: boolean;
   readonly logger: Logger;
   /** ReadIndex requests that arrived before this leader committed an entry of its term (etcd#12762: queue, don't drop). */
   pendingReadIndexMessages: Message[] = [];
@@ -125,6 +126,7 @@ export class Raft {
     voteIgnoresLog: boolean;
     acceptStaleTermAppend: boolean;
     forwardedReadWithoutQuorum: boolean;
+    commitOnlyUnmatched: boolean;
   }>;
 
   constructor(c: ValidConfig) {
@@ -141,6 +143,7 @@ export class Raft {
     this.preVote = c.preVote;
     this.disableProposalForwarding = c.disableProposalForwarding;
     this.stepDownOnRemoval = c.stepDownOnRemoval;
+    this.commitOnlyAppends = c.commitOnlyAppends;
     const b = c.bugs;
     this.bug = {
       commitOldTerm: b.has('commit-old-term-by-counting'),
@@ -153,6 +156,7 @@ export class Raft {
       voteIgnoresLog: b.has('vote-ignores-log'),
       acceptStaleTermAppend: b.has('accept-stale-term-append'),
       forwardedReadWithoutQuorum: b.has('forwarded-read-without-quorum'),
+      commitOnlyUnmatched: b.has('commit-only-append-unmatched'),
     };
     this.tickFn = this.tickElection;
     this.stepFn = stepFollower;
@@ -239,7 +243,10 @@ export class Raft {
     }
     if (ents.length === 0 && !sendIfEmpty) return false;
     const commit = this.raftLog.committed;
-    this.send(newMessage({ type: MessageType.MsgApp, to, index: prevIndex, logTerm: prevTerm, entries: ents, commit }));
+    // Nothing is in flight to `to` and nothing new is sent: its answer could only repeat its match.
+    const commitOnly =
+      this.commitOnlyAppends && ents.length === 0 && pr.state === ProgressState.Replicate && (pr.match === prevIndex || this.bug.commitOnlyUnmatched);
+    this.send(newMessage({ type: MessageType.MsgApp, to, index: prevIndex, logTerm: prevTerm, entries: ents, commit, commitOnly }));
     pr.sentEntries(ents.length, entriesSize(ents));
     pr.setSentCommit(commit);
     return true;
@@ -640,6 +647,7 @@ export class Raft {
     if (lastNew !== undefined) {
       // Only what this append proved to match may be committed: entries we hold beyond lastNew may be stale.
       log.commitTo(Math.min(m.commit, lastNew));
+      if (m.commitOnly && m.entries.length === 0) return; // the leader knows our match already (see Message.commitOnly)
       this.send(newMessage({ type: MessageType.MsgAppResp, to: m.from, index: lastNew }));
       return;
     }

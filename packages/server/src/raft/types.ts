@@ -189,6 +189,12 @@ export interface Message {
   /** Rejected MsgAppResp: the follower's guess of the highest index that may match (with term `logTerm`). */
   rejectHint: number;
   context: Uint8Array;
+  /**
+   * MsgApp: no entries, only a commit index, sent while the leader already knows the follower holds everything up
+   * to `index` (see `Config.commitOnlyAppends`). A follower whose log matches applies the commit index and does not
+   * answer: the answer could tell the leader nothing. A follower whose log does not match still rejects.
+   */
+  commitOnly: boolean;
 }
 
 /** The answer to a ReadIndex request: a read with context `requestCtx` may be served once applied >= `index`. */
@@ -267,6 +273,7 @@ export function newMessage(init: Partial<Message> & { type: MessageType }): Mess
     reject: init.reject ?? false,
     rejectHint: init.rejectHint ?? 0,
     context: init.context ?? EMPTY_BYTES,
+    commitOnly: init.commitOnly ?? false,
   };
 }
 

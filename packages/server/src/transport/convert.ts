@@ -39,6 +39,7 @@ export function messageToProto(m: CoreMessage): Init<raftpb.Message> {
     reject: m.reject,
     rejectHint: m.rejectHint,
     context: m.context,
+    commitOnly: m.commitOnly,
   };
   if (m.snapshot) out.snapshot = snapshotToProto(m.snapshot);
   return out;
@@ -57,6 +58,7 @@ export function messageFromProto(m: raftpb.Message): CoreMessage {
     reject: m.reject,
     rejectHint: m.rejectHint,
     context: m.context,
+    commitOnly: m.commitOnly,
   };
   if (m.snapshot) out.snapshot = snapshotFromProto(m.snapshot);
   return out;

@@ -20,7 +20,7 @@ function freePort(): Promise<number> {
 }
 
 function msg(to: bigint, from: bigint, index: number, type = 3): CoreMessage {
-  return { type, to, from, term: 2, logTerm: 1, index, entries: [{ term: 2, index: index + 1, type: 0, data: Buffer.from(`e${index}`) }], commit: index, reject: false, rejectHint: 0, context: new Uint8Array(0) };
+  return { type, to, from, term: 2, logTerm: 1, index, entries: [{ term: 2, index: index + 1, type: 0, data: Buffer.from(`e${index}`) }], commit: index, reject: false, rejectHint: 0, context: new Uint8Array(0), commitOnly: false };
 }
 
 interface Member {
