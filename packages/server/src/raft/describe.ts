@@ -88,6 +88,7 @@ export function describeMessage(m: Message): string {
       if (m.logTerm !== 0 || m.index !== 0) s += ` log:${m.logTerm}/${m.index}`;
       if (m.commit !== 0) s += ` commit:${m.commit}`;
       if (m.reject) s += ' rejected';
+      if (m.commitOnly) s += ' commit-only';
   }
   if (m.entries.length > 0) {
     s += m.type === MessageType.MsgReadIndex || m.type === MessageType.MsgReadIndexResp ? ` ctx:${describeBytes(m.entries[0]!.data)}` : ` entries:[${describeEntries(m.entries)}]`;
