@@ -133,6 +133,15 @@ async function script(m: Member): Promise<unknown[]> {
       await post(m, '/v3/kv/put', JSON.stringify({ key: b64('foo'), value: b64('live') }), ids);
     }, ids),
   ]);
+  // A start revision two ahead of the store: the put at the next revision is not reported, the one after it is.
+  const now = ((await post(m, '/v3/kv/range', JSON.stringify({ key: b64('foo') }), ids)).body as { header: { revision: string } }).header.revision;
+  out.push([
+    '/v3/watch (future start revision)',
+    await watchLines(m, JSON.stringify({ create_request: { key: b64('fut'), start_revision: String(BigInt(now) + 2n) } }), 1, async () => {
+      await post(m, '/v3/kv/put', JSON.stringify({ key: b64('fut'), value: b64('below-start') }), ids);
+      await post(m, '/v3/kv/put', JSON.stringify({ key: b64('fut'), value: b64('at-start') }), ids);
+    }, ids),
+  ]);
   return out;
 }
 

@@ -100,14 +100,18 @@ function takeRun(items: readonly Item[], from: number): Run {
  * The watchable store: fans applied changes out to watchers, immediately.
  *
  * Watchers are either *synced* (caught up: `nextRev == currentRev + 1`; told about each revision as soon as it is
- * applied) or *unsynced* (behind: a new watcher with a past start revision, or a slow consumer whose stream was
- * full). Unsynced watchers catch up from the store's history in batches off the apply path, then rejoin the
- * synced set. The apply loop is never blocked and no event is dropped; a watcher whose history was compacted
+ * applied), *unsynced* (behind: a new watcher with a past start revision, or a slow consumer whose stream was
+ * full) or *waiting* (ahead: a start revision beyond the next one, as when a client resumes a watch on a member
+ * that lags behind the one it watched before). Unsynced watchers catch up from the store's history in batches off
+ * the apply path, then rejoin the synced set; waiting ones join it once the store reaches their start revision, so
+ * no watcher is ever told about a revision below its start. The apply loop is never blocked and no event is dropped; a watcher whose history was compacted
  * before it caught up is canceled with the compaction revision, as etcd does.
  */
 export class WatchHub {
   private readonly synced = new Set<HubWatcher>();
   private readonly unsynced = new Set<HubWatcher>();
+  /** Watchers whose `nextRev` is beyond `currentRev + 1`: nothing to tell them until the store gets there. */
+  private readonly waiting = new Set<HubWatcher>();
   /** Views with synced members, by view signature; single-key views also by key (O(1) matching), range views in a set. */
   private readonly views = new Map<string, View>();
   private readonly keyViews = new Map<string, Set<View>>();
@@ -130,13 +134,13 @@ export class WatchHub {
   }
 
   get watcherCount(): number {
-    return this.synced.size + this.unsynced.size;
+    return this.synced.size + this.unsynced.size + this.waiting.size;
   }
 
   /** Registers a watcher whose `nextRev` is already set (0 or less is not allowed). */
   add(w: HubWatcher): void {
     if (w.nextRev > this.store.currentRev) {
-      this.addSynced(w);
+      this.join(w);
     } else {
       this.unsynced.add(w);
       this.scheduleSync();
@@ -151,8 +155,9 @@ export class WatchHub {
   rebind(store: KVStore): void {
     this.store = store;
     this.victims.clear();
-    for (const w of [...this.synced]) {
+    for (const w of [...this.synced, ...this.waiting]) {
       this.removeSynced(w);
+      this.waiting.delete(w);
       this.unsynced.add(w);
     }
     this.scheduleSync();
@@ -162,11 +167,15 @@ export class WatchHub {
     this.removeSynced(w);
     this.victims.delete(w);
     this.unsynced.delete(w);
+    this.waiting.delete(w);
   }
 
-  /** Caught up and not behind: every matching event up to the current revision has been handed over. */
+  /**
+   * Caught up and not behind: every matching event up to the current revision has been handed over (vacuously
+   * for a waiting watcher, which wants none of them), so a progress notification may be sent.
+   */
   isSynced(w: HubWatcher): boolean {
-    return this.synced.has(w) && !this.victims.has(w);
+    return (this.synced.has(w) && !this.victims.has(w)) || this.waiting.has(w);
   }
 
   /** Asks the hub to retry unsynced watchers soon (a stream drained). */
@@ -264,6 +273,17 @@ export class WatchHub {
     // Every synced watcher that is not behind has now seen every revision of the batch (matched or not).
     const lastRev = revs[revs.length - 1]!.rev;
     for (const w of this.synced) if (!this.victims.has(w)) w.nextRev = lastRev + 1n;
+    // Waiting watchers the store has reached: from their start on, this batch is history for them.
+    for (const w of this.waiting) {
+      if (w.nextRev > lastRev + 1n) continue;
+      this.waiting.delete(w);
+      if (w.nextRev === lastRev + 1n) {
+        this.addSynced(w);
+        w.caughtUp?.();
+      } else {
+        this.unsynced.add(w);
+      }
+    }
     this.scheduleSync();
   }
 
@@ -313,8 +333,7 @@ export class WatchHub {
     for (const w of this.unsynced) {
       if (w.nextRev > cur) {
         this.unsynced.delete(w);
-        this.addSynced(w);
-        w.caughtUp?.();
+        this.join(w);
       } else if (compact > 0n && w.nextRev < compact) {
         this.unsynced.delete(w);
         w.compacted(compact);
@@ -372,6 +391,16 @@ export class WatchHub {
     } catch {
       return undefined; // compacted
     }
+  }
+
+  /** A watcher with nothing to catch up (`nextRev > currentRev`): synced if it is due next, else waiting. */
+  private join(w: HubWatcher): void {
+    if (w.nextRev > this.store.currentRev + 1n) {
+      this.waiting.add(w);
+      return;
+    }
+    this.addSynced(w);
+    w.caughtUp?.();
   }
 
   private addSynced(w: HubWatcher): void {

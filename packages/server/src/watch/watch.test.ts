@@ -119,6 +119,28 @@ describe('watch - protocol', () => {
     expect(out.slice(1).map((r) => (r.events ?? []).map((e) => e.kv!.modRevision))).toEqual([[3n], [5n]]);
   });
 
+  it('a start revision ahead of the store (a member that lags) gets no event below it, in one batch or one by one', async () => {
+    const { stream, put, putBatch } = setup();
+    put('a', '1'); // 2
+    const { sink, send } = stream();
+    // A client resuming after revision 5 on a member still at revision 2.
+    send({ createRequest: { key: b('a'), startRevision: 6n } });
+    send({ createRequest: { key: b('a'), startRevision: 4n } });
+    send({ progressRequest: {} }); // nothing below their starts is owed: answered at once, as etcd does
+    expect(sink.out.filter((r) => r.watchId === -1n)).toMatchObject([{ header: { revision: 2n } }]);
+    put('a', '2'); // 3
+    putBatch([
+      ['a', '3'], // 4
+      ['a', '4'], // 5
+      ['a', '5'], // 6
+    ]);
+    await tick();
+    put('a', '6'); // 7
+    const revsOf = (id: bigint) => sink.out.filter((r) => r.watchId === id && r.events?.length).flatMap((r) => r.events!.map((e) => e.kv!.modRevision));
+    expect(revsOf(0n)).toEqual([6n, 7n]);
+    expect(revsOf(1n)).toEqual([4n, 5n, 6n, 7n]);
+  });
+
   it('cancels a watcher whose start revision was compacted, with the compaction revision and no reason', async () => {
     const { stream, put, store, backend } = setup();
     put('a', '1');
