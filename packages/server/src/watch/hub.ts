@@ -104,8 +104,9 @@ function takeRun(items: readonly Item[], from: number): Run {
  * full) or *waiting* (ahead: a start revision beyond the next one, as when a client resumes a watch on a member
  * that lags behind the one it watched before). Unsynced watchers catch up from the store's history in batches off
  * the apply path, then rejoin the synced set; waiting ones join it once the store reaches their start revision, so
- * no watcher is ever told about a revision below its start. The apply loop is never blocked and no event is dropped; a watcher whose history was compacted
- * before it caught up is canceled with the compaction revision, as etcd does.
+ * no watcher is ever told about a revision below its start. The apply loop is never blocked and no event is
+ * dropped; a watcher whose history was compacted before it caught up is canceled with the compaction revision, as
+ * etcd does.
  */
 export class WatchHub {
   private readonly synced = new Set<HubWatcher>();
