@@ -815,18 +815,9 @@ export class Raft {
 
   /** Leader: serves a ReadIndex request once an entry of this term is committed. */
   readIndexAfterTermCommit(m: Message): void {
-    if (this.trk.isSingleton()) {
-      // The only voter cannot have been deposed without a conf change: no heartbeat round is needed.
-      const resp = this.responseToReadIndexReq(m, this.raftLog.committed);
-      if (resp !== undefined) this.send(resp);
-      return;
-    }
-    if (this.bug.readIndexWithoutHeartbeat) {
-      const resp = this.responseToReadIndexReq(m, this.raftLog.committed);
-      if (resp !== undefined) this.send(resp);
-      return;
-    }
-    if (this.requesterCompletesQuorum(m)) {
+    // No heartbeat round is needed when the only voter is us (it cannot have been deposed without a conf change)
+    // or when the forwarding follower completes a quorum by itself.
+    if (this.trk.isSingleton() || this.bug.readIndexWithoutHeartbeat || this.requesterCompletesQuorum(m)) {
       const resp = this.responseToReadIndexReq(m, this.raftLog.committed);
       if (resp !== undefined) this.send(resp);
       return;
