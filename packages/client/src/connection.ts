@@ -167,8 +167,9 @@ export class Connection {
         } catch (error) {
           if (retries >= this.maxRetries || !this.shouldRetry(error, options.idempotent, signal, deadline)) throw error;
         }
-        const delay = Math.min(Math.round((1 + Math.random()) * 25 * 2 ** retries), 1_000, deadline - Date.now());
-        if (delay > 0) await abortableDelay(delay, signal);
+        const wait = Math.min(Math.round((1 + Math.random()) * 25 * 2 ** retries), 1_000, deadline - Date.now());
+        if (wait > 0) await delay(wait, signal);
+        if (signal.aborted) throw abortErrorFor(signal);
       }
     } catch (err) {
       if (signal.aborted) throw abortErrorFor(signal);
@@ -339,18 +340,19 @@ export class Connection {
   }
 }
 
-/** Resolves after `ms`, or rejects (with nothing to report: the caller reads the signal) when `signal` aborts. */
-function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(new Error('aborted'));
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
+/** Resolves after `ms`, or as soon as `signal` aborts (the caller checks which). */
+export function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', done);
       resolve();
     }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
+    const done = (): void => {
+      clearTimeout(t);
+      resolve();
+    };
+    signal.addEventListener('abort', done, { once: true });
   });
 }
 

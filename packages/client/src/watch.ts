@@ -25,7 +25,7 @@ import {
   type WatchCreateRequest,
 } from '@latchkey/proto';
 import { type Bytes, toText } from './bytes.js';
-import { type Connection } from './connection.js';
+import { type Connection, delay } from './connection.js';
 import { CompactedError, fromGrpcError, LatchkeyError } from './errors.js';
 import { type Namespace, type RangeSelector } from './ops.js';
 
@@ -374,17 +374,3 @@ function cancelError(res: WatchResponse): LatchkeyError {
   return fromGrpcError({ code: GrpcCode.CANCELLED, details: reason });
 }
 
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(() => {
-      signal.removeEventListener('abort', done);
-      resolve();
-    }, ms);
-    const done = (): void => {
-      clearTimeout(t);
-      resolve();
-    };
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
