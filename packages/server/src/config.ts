@@ -1,14 +1,19 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { FLAGS, goDurationMs } from './flags.js';
 import { parseRetention } from './node/auto-compactor.js';
 
 /**
- * Server configuration from etcd's flag names (and `LATCHKEY_<FLAG_NAME>` environment variables, flags winning),
- * with etcd's defaults where they apply.
+ * Server configuration from etcd's flag names (see flags.ts for every flag and what it does here), environment
+ * variables (`LATCHKEY_<FLAG_NAME>`, then etcd's `ETCD_<FLAG_NAME>`; a flag on the command line wins), and etcd's
+ * defaults.
  */
 export interface Config {
   name: string;
   dataDir: string;
+  /** The WAL's directory (--wal-dir, else <data-dir>/member/wal). */
+  walDir: string;
   listenClientUrls: URL[];
   advertiseClientUrls: string[];
   listenPeerUrls: URL[];
@@ -21,6 +26,9 @@ export interface Config {
   heartbeatInterval: number;
   /** ms */
   electionTimeout: number;
+  preVote: boolean;
+  /** Refuse membership changes that could leave the cluster without a quorum of connected voters. */
+  strictReconfigCheck: boolean;
   autoCompactionMode: 'periodic' | 'revision';
   /** periodic: a duration ("1h", "30m", or hours as a bare number); revision: a revision count. "0" = off. */
   autoCompactionRetention: string;
@@ -28,6 +36,8 @@ export interface Config {
   quotaBackendBytes: number;
   maxRequestBytes: number;
   maxTxnOps: number;
+  /** Streams one client connection may have open at once (advertised in HTTP/2 SETTINGS, enforced). */
+  maxConcurrentStreams: number;
   snapshotCount: number;
   /** Longest wait before applied writes are committed to the backend, ms (etcd's --backend-batch-interval). */
   backendBatchIntervalMs: number;
@@ -35,18 +45,38 @@ export interface Config {
   backendBatchLimit: number;
   /** Entries kept in the Raft log behind a snapshot for slow followers (etcd's --experimental-snapshot-catchup-entries). */
   snapshotCatchupEntries: number;
+  /** Interval of progress notifications to watchers that asked for them, ms. */
+  watchProgressNotifyIntervalMs: number;
+  /** An apply batch slower than this is logged, ms. */
+  warningApplyDurationMs: number;
+  /** A simple token's life after its last use, ms. */
+  authTokenTtlMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** 'stderr', 'stdout' or file paths. */
+  logOutputs: string[];
+  /** More listeners that serve only GET /metrics and GET /health. */
+  listenMetricsUrls: URL[];
+  /** Origins the gateway answers CORS requests for; ['*']: any. */
+  cors: string[];
+  /** Host header values a plain-HTTP gateway request may carry; ['*']: any. */
+  hostWhitelist: string[];
   /** Client TLS (https:// client URLs): PEM contents. */
   clientTls: TlsFiles | undefined;
   /** Peer TLS (https:// peer URLs): PEM contents. */
   peerTls: TlsFiles | undefined;
+  /** etcd flags given a value that has no effect here, and why (logged at start). */
+  inert: { flag: string; value: string; reason: string }[];
 }
 
-/** TLS material, read from the files the flags name. `clientCertAuth`: require and verify client certificates. */
+/**
+ * TLS material, read from the files the flags name. `clientCertAuth`: require and verify client certificates;
+ * `crl`: a revocation list whose certificates are refused.
+ */
 export interface TlsFiles {
   cert: Buffer;
   key: Buffer;
   ca: Buffer | undefined;
+  crl?: Buffer;
   clientCertAuth: boolean;
 }
 
@@ -57,65 +87,42 @@ export class ConfigError extends Error {
   }
 }
 
-interface FlagSpec {
-  type: 'string' | 'boolean';
-  default?: string;
-  help: string;
-}
-
-export const FLAGS: Record<string, FlagSpec> = {
-  name: { type: 'string', default: 'default', help: 'Human-readable name for this member.' },
-  'data-dir': { type: 'string', help: 'Path to the data directory (default "<name>.latchkey").' },
-  'listen-client-urls': { type: 'string', default: 'http://localhost:2379', help: 'List of URLs to listen on for client traffic (gRPC and the JSON gateway).' },
-  'advertise-client-urls': { type: 'string', default: 'http://localhost:2379', help: "List of this member's client URLs to advertise to the rest of the cluster." },
-  'listen-peer-urls': { type: 'string', default: 'http://localhost:2380', help: 'List of URLs to listen on for peer traffic.' },
-  'initial-advertise-peer-urls': { type: 'string', default: 'http://localhost:2380', help: "List of this member's peer URLs to advertise to the rest of the cluster." },
-  'initial-cluster': { type: 'string', help: 'Initial cluster configuration for bootstrapping, e.g. "m1=http://10.0.0.1:2380,m2=…" (default "<name>=<initial-advertise-peer-urls>").' },
-  'initial-cluster-state': { type: 'string', default: 'new', help: 'Initial cluster state ("new" or "existing").' },
-  'initial-cluster-token': { type: 'string', default: 'etcd-cluster', help: 'Initial cluster token for the cluster during bootstrap.' },
-  'heartbeat-interval': { type: 'string', default: '100', help: 'Time (in milliseconds) of a heartbeat interval.' },
-  'election-timeout': { type: 'string', default: '1000', help: 'Time (in milliseconds) for an election to timeout.' },
-  'auto-compaction-mode': { type: 'string', default: 'periodic', help: 'Interpret auto-compaction-retention as "periodic" (a duration) or "revision" (a count).' },
-  'auto-compaction-retention': { type: 'string', default: '0', help: 'Auto compaction retention for mvcc key value store. 0 means disable auto compaction.' },
-  'quota-backend-bytes': { type: 'string', default: '0', help: 'Raise alarms when backend size exceeds the given quota. 0 means use the default quota (2 GiB).' },
-  'max-request-bytes': { type: 'string', default: '1572864', help: 'Maximum client request size in bytes the server will accept.' },
-  'max-txn-ops': { type: 'string', default: '128', help: 'Maximum number of operations permitted in a transaction.' },
-  'backend-batch-interval': { type: 'string', default: '0', help: 'BackendBatchInterval is the maximum time before commit the backend transaction. 0 means the default (100ms).' },
-  'backend-batch-limit': { type: 'string', default: '0', help: 'BackendBatchLimit is the maximum operations before commit the backend transaction. 0 means the default (10000).' },
-  'snapshot-count': { type: 'string', default: '100000', help: 'Number of committed transactions to trigger a snapshot of the log.' },
-  'experimental-snapshot-catchup-entries': { type: 'string', default: '5000', help: 'Number of entries kept in the log after a snapshot, for slow followers to catch up without a snapshot.' },
-  'log-level': { type: 'string', default: 'info', help: 'Configures log level. Only supports debug, info, warn, error.' },
-  'cert-file': { type: 'string', help: 'Path to the client server TLS cert file.' },
-  'key-file': { type: 'string', help: 'Path to the client server TLS key file.' },
-  'trusted-ca-file': { type: 'string', help: 'Path to the client server TLS trusted CA cert file.' },
-  'client-cert-auth': { type: 'boolean', help: 'Enable client cert authentication.' },
-  'peer-cert-file': { type: 'string', help: 'Path to the peer server TLS cert file.' },
-  'peer-key-file': { type: 'string', help: 'Path to the peer server TLS key file.' },
-  'peer-trusted-ca-file': { type: 'string', help: 'Path to the peer server TLS trusted CA file.' },
-  'peer-client-cert-auth': { type: 'boolean', help: 'Enable peer client cert authentication.' },
-  version: { type: 'boolean', help: 'Print the version and exit.' },
-  help: { type: 'boolean', help: 'Show this help and exit.' },
-};
+export { FLAGS };
 
 export function usage(): string {
   const lines = ['Usage: latchkey [flags]', '', 'A Raft-replicated key-value server that speaks etcd\'s v3 API.', '', 'Flags:'];
   for (const [name, spec] of Object.entries(FLAGS)) {
-    const def = spec.default !== undefined ? ` (default "${spec.default}")` : '';
-    lines.push(`  --${name}${spec.type === 'string' ? ' <value>' : ''}`, `      ${spec.help}${def}`);
+    const def = spec.default !== undefined && spec.default !== '' && spec.type === 'string' ? ` (default "${spec.default}")` : spec.default === 'true' ? ' (default true)' : '';
+    const note = spec.inert ? ` No effect: ${spec.inert}.` : spec.refused ? ` Refused: ${spec.refused}.` : '';
+    lines.push(`  --${name}${spec.type === 'string' ? ' <value>' : ''}`, `      ${spec.help}${def}${note}`);
   }
-  lines.push('', 'Every flag can also be set with an environment variable: --data-dir as LATCHKEY_DATA_DIR, and so on.');
+  lines.push(
+    '',
+    'Every flag can also be set with an environment variable: --data-dir as LATCHKEY_DATA_DIR or ETCD_DATA_DIR, and so on.',
+    'Flags marked "no effect" are taken for etcd compatibility and change nothing; flags marked "refused" are accepted only at their default.',
+  );
   return lines.join('\n');
+}
+
+/** Go's strconv.ParseBool, which etcd's boolean flags and environment variables go through. */
+function goBool(v: string): boolean | undefined {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false;
+  return undefined;
 }
 
 /** Parses argv (without node and script) and the environment. Throws ConfigError on bad input. */
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): { config?: Config; version?: boolean; help?: boolean } {
-  // Go's flag package accepts -flag as well as --flag, and --bool=true|false for boolean flags.
+  // Go's flag package accepts -flag as well as --flag, and --bool=value (any ParseBool spelling) for booleans.
   const args: string[] = [];
+  const bools = new Map<string, boolean>();
   for (const raw of argv) {
     const a = /^-[a-z]/.test(raw) ? `-${raw}` : raw;
-    const m = /^--([a-z-]+)=(true|false)$/.exec(a);
+    const m = /^--([a-z0-9-]+)=(.*)$/s.exec(a);
     if (m && FLAGS[m[1]!]?.type === 'boolean') {
-      if (m[2] === 'true') args.push(`--${m[1]}`);
+      const b = goBool(m[2]!);
+      if (b === undefined) throw new ConfigError(`invalid boolean value "${m[2]}" for -${m[1]}: parse error`);
+      bools.set(m[1]!, b);
       continue;
     }
     args.push(a);
@@ -127,39 +134,53 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   } catch (err) {
     throw new ConfigError((err as Error).message.replace(/^Unknown option '(.*)'.*$/s, 'flag provided but not defined: $1'));
   }
+  for (const [k, b] of bools) values[k] = b;
   if (values['help']) return { help: true };
   if (values['version']) return { version: true };
-  const get = (name: string): string => {
+
+  /** A flag's value as text, and whether it was given (command line or environment) rather than defaulted. */
+  const lookup = (name: string): { value: string; given: boolean } => {
     const v = values[name];
-    if (typeof v === 'string') return v;
-    const e = env[`LATCHKEY_${name.toUpperCase().replace(/-/g, '_')}`];
-    if (e !== undefined && e !== '') return e;
-    return FLAGS[name]?.default ?? '';
+    if (typeof v === 'string') return { value: v, given: true };
+    if (typeof v === 'boolean') return { value: String(v), given: true };
+    const suffix = name.toUpperCase().replace(/-/g, '_');
+    for (const prefix of ['LATCHKEY_', 'ETCD_']) {
+      const e = env[prefix + suffix];
+      if (e === undefined || e === '') continue;
+      if (FLAGS[name]?.type === 'boolean') {
+        const b = goBool(e);
+        if (b === undefined) throw new ConfigError(`invalid boolean value "${e}" for ${prefix}${suffix}: parse error`);
+        return { value: String(b), given: true };
+      }
+      return { value: e, given: true };
+    }
+    return { value: FLAGS[name]?.default ?? '', given: false };
   };
+  const inert: Config['inert'] = [];
+  for (const [flagName, spec] of Object.entries(FLAGS)) {
+    const { value, given } = lookup(flagName);
+    if (!given) continue;
+    const problem = spec.check?.(value);
+    if (problem !== undefined) throw new ConfigError(`--${flagName}: ${problem}`);
+    if (value === (spec.default ?? '')) continue;
+    if (spec.refused) throw new ConfigError(`--${flagName}=${value}: not supported (${spec.refused})`);
+    if (spec.inert) inert.push({ flag: flagName, value, reason: spec.inert });
+  }
+  const get = (name: string): string => lookup(name).value;
+  const flag = (name: string): boolean => lookup(name).value === 'true';
+  const int = (name: string): number => Number(get(name));
   const name = get('name');
-  const urls = (flag: string): string[] =>
-    get(flag)
+  const urls = (flagName: string): string[] =>
+    get(flagName)
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean)
-      .map((u) => {
-        let url: URL;
-        try {
-          url = new URL(u);
-        } catch {
-          throw new ConfigError(`--${flag}: invalid URL "${u}"`);
-        }
-        if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`--${flag}: URL scheme must be http or https: "${u}"`);
-        if (!url.port) throw new ConfigError(`--${flag}: URL must have a port: "${u}"`);
-        return u.replace(/\/$/, '');
-      });
-  const int = (flag: string, min = 0): number => {
-    const v = get(flag);
-    if (!/^\d+$/.test(v)) throw new ConfigError(`--${flag}: invalid value "${v}": expected a non-negative integer`);
-    const n = Number(v);
-    if (n < min) throw new ConfigError(`--${flag}: must be at least ${min}`);
-    return n;
-  };
+      .map((u) => u.replace(/\/$/, ''));
+  const list = (flagName: string): string[] =>
+    get(flagName)
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   const peerUrls = urls('initial-advertise-peer-urls');
   const clusterSpec = get('initial-cluster') || `${name}=${peerUrls.join(`,${name}=`)}`;
   const initialCluster = new Map<string, string[]>();
@@ -178,89 +199,91 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   if (!initialCluster.has(name)) {
     throw new ConfigError(`couldn't find local name "${name}" in the initial cluster configuration`);
   }
-  const state = get('initial-cluster-state');
-  if (state !== 'new' && state !== 'existing') throw new ConfigError(`--initial-cluster-state: invalid value "${state}" (new or existing)`);
-  const mode = get('auto-compaction-mode');
-  if (mode !== 'periodic' && mode !== 'revision') throw new ConfigError(`--auto-compaction-mode: invalid value "${mode}"`);
+  const mode = get('auto-compaction-mode') as Config['autoCompactionMode'];
   try {
     parseRetention(mode, get('auto-compaction-retention'));
   } catch (err) {
     throw new ConfigError(`--auto-compaction-retention: ${(err as Error).message}`);
   }
-  const level = get('log-level');
-  if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new ConfigError(`--log-level: invalid value "${level}"`);
-  const flag = (name: string): boolean => {
-    if (values[name] === true) return true;
-    const e = env[`LATCHKEY_${name.toUpperCase().replace(/-/g, '_')}`];
-    return e === 'true' || e === '1';
+  const read = (f: string, p: string): Buffer => {
+    try {
+      return readFileSync(p);
+    } catch (err) {
+      throw new ConfigError(`--${f}: cannot read ${p}: ${(err as Error).message}`);
+    }
   };
-  const tls = (certFlag: string, keyFlag: string, caFlag: string, authFlag: string, urlFlags: string[]): TlsFiles | undefined => {
+  const tls = (prefix: '' | 'peer-', caFlag: string, authFlag: string, urlFlags: string[]): TlsFiles | undefined => {
+    const certFlag = `${prefix}cert-file`;
+    const keyFlag = `${prefix}key-file`;
+    const crlFlag = `${prefix === '' ? 'client-' : prefix}crl-file`;
     const cert = get(certFlag);
     const key = get(keyFlag);
     const ca = get(caFlag);
+    const crl = get(crlFlag);
     const needed = urlFlags.some((f) => get(f).includes('https://'));
     if (!cert && !key) {
       if (needed) throw new ConfigError(`--${urlFlags[0]}: https URLs need --${certFlag} and --${keyFlag}`);
+      if (crl) throw new ConfigError(`--${crlFlag} needs --${certFlag} and --${keyFlag}`);
       return undefined;
     }
     if (!cert || !key) throw new ConfigError(`--${certFlag} and --${keyFlag} must be given together`);
-    const read = (f: string, p: string): Buffer => {
-      try {
-        return readFileSync(p);
-      } catch (err) {
-        throw new ConfigError(`--${f}: cannot read ${p}: ${(err as Error).message}`);
-      }
-    };
     const clientCertAuth = flag(authFlag);
     if (clientCertAuth && !ca) throw new ConfigError(`--${authFlag} needs --${caFlag}`);
-    return { cert: read(certFlag, cert), key: read(keyFlag, key), ca: ca ? read(caFlag, ca) : undefined, clientCertAuth };
+    return {
+      cert: read(certFlag, cert),
+      key: read(keyFlag, key),
+      ca: ca ? read(caFlag, ca) : undefined,
+      ...(crl ? { crl: read(crlFlag, crl) } : {}),
+      clientCertAuth,
+    };
   };
-  const clientTls = tls('cert-file', 'key-file', 'trusted-ca-file', 'client-cert-auth', ['listen-client-urls', 'advertise-client-urls']);
-  const peerTls = tls('peer-cert-file', 'peer-key-file', 'peer-trusted-ca-file', 'peer-client-cert-auth', ['listen-peer-urls', 'initial-advertise-peer-urls']);
-  const heartbeatInterval = int('heartbeat-interval', 1);
-  const electionTimeout = int('election-timeout', 1);
+  const clientTls = tls('', 'trusted-ca-file', 'client-cert-auth', ['listen-client-urls', 'advertise-client-urls']);
+  const peerTls = tls('peer-', 'peer-trusted-ca-file', 'peer-client-cert-auth', ['listen-peer-urls', 'initial-advertise-peer-urls']);
+  const heartbeatInterval = int('heartbeat-interval');
+  const electionTimeout = int('election-timeout');
   if (electionTimeout < 5 * heartbeatInterval) {
     throw new ConfigError(`--election-timeout[${electionTimeout}ms] should be at least as 5 times as --heartbeat-interval[${heartbeatInterval}ms]`);
   }
+  const logOutputs = list('log-outputs').map((o) => (o === 'default' ? 'stderr' : o));
+  if (logOutputs.length === 0) throw new ConfigError('--log-outputs: no output given');
+  const dataDir = get('data-dir') || `${name}.latchkey`;
   return {
     config: {
       name,
-      dataDir: get('data-dir') || `${name}.latchkey`,
+      dataDir,
+      walDir: get('wal-dir') || join(dataDir, 'member', 'wal'),
       listenClientUrls: urls('listen-client-urls').map((u) => new URL(u)),
       advertiseClientUrls: urls('advertise-client-urls'),
       listenPeerUrls: urls('listen-peer-urls').map((u) => new URL(u)),
       initialAdvertisePeerUrls: peerUrls,
       initialCluster,
-      initialClusterState: state,
+      initialClusterState: get('initial-cluster-state') as Config['initialClusterState'],
       initialClusterToken: get('initial-cluster-token'),
       heartbeatInterval,
       electionTimeout,
+      preVote: flag('pre-vote'),
+      strictReconfigCheck: flag('strict-reconfig-check'),
       autoCompactionMode: mode,
       autoCompactionRetention: get('auto-compaction-retention'),
       quotaBackendBytes: int('quota-backend-bytes'),
-      maxRequestBytes: int('max-request-bytes', 1),
-      maxTxnOps: int('max-txn-ops', 1),
-      snapshotCount: int('snapshot-count', 1),
-      backendBatchIntervalMs: batchInterval(get('backend-batch-interval')) || 100,
+      maxRequestBytes: int('max-request-bytes'),
+      maxTxnOps: int('max-txn-ops'),
+      maxConcurrentStreams: int('max-concurrent-streams'),
+      snapshotCount: int('snapshot-count'),
+      backendBatchIntervalMs: goDurationMs(get('backend-batch-interval') || '0')! || 100,
       backendBatchLimit: int('backend-batch-limit') || 10_000,
       snapshotCatchupEntries: int('experimental-snapshot-catchup-entries'),
-      logLevel: level as Config['logLevel'],
+      watchProgressNotifyIntervalMs: goDurationMs(get('experimental-watch-progress-notify-interval'))!,
+      warningApplyDurationMs: goDurationMs(get('experimental-warning-apply-duration'))!,
+      authTokenTtlMs: int('auth-token-ttl') * 1000,
+      logLevel: flag('debug') ? 'debug' : (get('log-level') as Config['logLevel']),
+      logOutputs,
+      listenMetricsUrls: urls('listen-metrics-urls').map((u) => new URL(u)),
+      cors: list('cors'),
+      hostWhitelist: list('host-whitelist'),
       clientTls,
       peerTls,
+      inert,
     },
   };
-}
-
-const DURATION_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** --backend-batch-interval: a Go duration ("100ms", "1.5s", "1m30s", "0"), in milliseconds. */
-function batchInterval(v: string): number {
-  if (v === '0') return 0;
-  let ms = 0;
-  const rest = v.replace(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/gy, (_m, n: string, unit: string) => {
-    ms += Number(n) * DURATION_MS[unit]!;
-    return '';
-  });
-  if (v === '' || rest !== '') throw new ConfigError(`--backend-batch-interval: invalid value "${v}": time: invalid duration "${v}"`);
-  return ms;
 }

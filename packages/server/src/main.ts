@@ -24,7 +24,7 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   const config = parsed.config!;
-  const log = createLogger(config.logLevel, config.name);
+  const log = createLogger(config.logLevel, config.name, config.logOutputs);
   let running: Awaited<ReturnType<typeof startServer>>;
   try {
     running = await startServer(config, log);

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, promises as fsp, readFileSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { join } from 'node:path';
 import {
@@ -19,6 +20,7 @@ import { Applier } from './apply/applier.js';
 import { LmdbBackend } from './backend/lmdb-backend.js';
 import { WriteBehindBackend } from './backend/write-behind.js';
 import type { Config } from './config.js';
+import { tlsServerOptions } from './tls.js';
 import { Lessor } from './lease/lessor.js';
 import { KVStore } from './mvcc/store.js';
 import { systemClock, type Clock } from './node/clock.js';
@@ -77,8 +79,6 @@ export interface StartOptions {
   failpoints?: Failpoints;
   /** WAL segment size in bytes (tests use small segments). */
   walSegmentBytes?: number;
-  /** Interval of progress notifications for watchers that ask for them (etcd default 10 minutes). */
-  watchProgressIntervalMs?: number;
   /** Random source for election timeouts (default Math.random). */
   random?: () => number;
 }
@@ -98,7 +98,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
   const clock = opts.clock ?? systemClock;
   const failpoints = opts.failpoints ?? new Failpoints();
   const memberDir = join(config.dataDir, 'member');
-  const walDir = join(memberDir, 'wal');
+  const walDir = config.walDir;
   // The backend lives in member/<name>, where member/db.current names it ('db' unless a snapshot from the leader
   // replaced it: a new directory is filled and opened before the switch, so the state is never half-swapped).
   const pointer = join(memberDir, 'db.current');
@@ -150,7 +150,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
 
   // ------------------------------------------------------------------------------ state machine
   let server: EtcdServer | undefined;
-  const tokens = new SimpleTokens(clock);
+  const tokens = new SimpleTokens(clock, config.authTokenTtlMs);
   let hub: WatchHub | undefined;
   let removedSelf = false;
   const openState = (dir: string): MemberState => {
@@ -254,7 +254,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     maxSizePerMsg: 1024 * 1024,
     maxInflightMsgs: 512,
     checkQuorum: true,
-    preVote: true,
+    preVote: config.preVote,
     // Followers do not answer appends that only move their commit index (one peer message fewer per write).
     commitOnlyAppends: true,
     random: opts.random ?? Math.random,
@@ -303,7 +303,8 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
         // The leader's process went away (its connection broke): forget it so that a pre-vote can succeed at
         // once instead of after an election timeout; pre-vote keeps this safe if the leader is in fact alive.
         // Survivors campaign in turns (by id rank, half a heartbeat apart) so that they do not split the vote.
-        if (!server || peer !== server.leader || server.isLeader) return;
+        // Without pre-vote a campaign would depose a live leader, so then only the election timeout replaces it.
+        if (!config.preVote || !server || peer !== server.leader || server.isLeader) return;
         node.withCore(() => core.forgetLeader());
         const others = conf.voters.filter((v) => v !== peer);
         const rank = Math.max(0, others.indexOf(memberId));
@@ -332,7 +333,12 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     {
       send: (msgs) => transport.send(msgs),
       apply: (entries) => {
+        const started = performance.now();
         const results = server!.applier.apply(entries);
+        const took = performance.now() - started;
+        if (took > config.warningApplyDurationMs) {
+          log.warn('apply request took too long', { took: `${took.toFixed(1)}ms`, expected: `${config.warningApplyDurationMs}ms`, entries: entries.length, firstIndex: entries[0]!.index });
+        }
         // Membership changes reach Raft's configuration (even those the backend already had: see `applied`).
         for (const e of entries) {
           if (e.type !== EntryType.ConfChange) continue;
@@ -462,6 +468,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
   // ------------------------------------------------------------------------------ client API
   const grpcServer = new GrpcServer({
     maxReceiveBytes: config.maxRequestBytes + 512 * 1024,
+    maxConcurrentStreams: config.maxConcurrentStreams,
     log,
     observer: {
       started: (m) => metrics.grpcCalls.started(m),
@@ -479,7 +486,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
   add(ClusterService, clusterService(srv));
   add(HealthService, healthService(srv));
   add(AuthService, authService(srv));
-  add(WatchService, watchService(srv, hub, config.maxRequestBytes, opts.watchProgressIntervalMs ?? 10 * 60 * 1000));
+  add(WatchService, watchService(srv, hub, config.maxRequestBytes, config.watchProgressNotifyIntervalMs));
   add(LockService, lockService(srv, hub, config.maxTxnOps));
   add(ElectionService, electionService(srv, hub, config.maxTxnOps));
 
@@ -517,7 +524,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     const handler = impls.get(desc)?.[method];
     if (handler) routes.push({ path, method: desc[method]!, handler: handler as GatewayRoute['handler'] });
   }
-  const http = new Gateway(routes, plain, log).handle;
+  const http = new Gateway(routes, plain, log, { cors: config.cors, hostWhitelist: config.hostWhitelist }).handle;
   if (config.clientTls) {
     // Over TLS, HTTP/2 connections carry gateway requests as well as gRPC calls.
     grpcServer.fallback = (stream, headers) => {
@@ -537,11 +544,34 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     clientAddresses.push(`${host}:${l.address().port}`);
   }
   log.info('serving client requests', { addresses: clientAddresses, memberId: memberId.toString(16), clusterId: clusterId.toString(16) });
+  // --listen-metrics-urls: GET /metrics and GET /health only, as etcd's metrics listeners serve.
+  const metricsServers: (HttpServer | HttpsServer)[] = [];
+  const metricsOnly = (req: IncomingMessage, res: ServerResponse): void => {
+    if ((req.url === '/metrics' || req.url === '/health') && plain(req, res)) return;
+    res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' }).end('404 page not found\n');
+  };
+  for (const url of config.listenMetricsUrls) {
+    const tlsFiles = url.protocol === 'https:' ? config.clientTls : undefined;
+    if (url.protocol === 'https:' && !tlsFiles) throw new Error(`--listen-metrics-urls: ${url.href} needs --cert-file and --key-file`);
+    const ms = tlsFiles ? createHttpsServer(tlsServerOptions(tlsFiles), metricsOnly) : createHttpServer(metricsOnly);
+    const [host = '127.0.0.1', port = '0'] = hostPort(url.toString()).split(/:(?=\d+$)/);
+    await new Promise<void>((resolve, reject) => {
+      ms.once('error', reject);
+      ms.listen(Number(port), host, () => resolve());
+    });
+    metricsServers.push(ms);
+  }
+  if (metricsServers.length > 0) log.info('serving metrics', { urls: config.listenMetricsUrls.map((u) => u.href) });
+  for (const f of config.inert) log.info(`flag --${f.flag} has no effect in latchkey`, { value: f.value, reason: f.reason });
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       await Promise.all(listeners.map((l) => l.close()));
+      for (const ms of metricsServers) {
+        ms.closeAllConnections();
+        ms.close();
+      }
       grpcServer.close();
       autoCompactor.stop();
       await srv.stop();

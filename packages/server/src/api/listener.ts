@@ -2,6 +2,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server as 
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { TlsFiles } from '../config.js';
+import { tlsServerOptions } from '../tls.js';
 import type { GrpcServer } from './grpc/h2-server.js';
 import { gateHttp2 } from './h2-gate.js';
 
@@ -31,14 +32,7 @@ export class ClientListener {
       return;
     }
     this.net = createTlsServer(
-      {
-        cert: tls.cert,
-        key: tls.key,
-        ...(tls.ca ? { ca: tls.ca } : {}),
-        requestCert: tls.clientCertAuth,
-        rejectUnauthorized: tls.clientCertAuth,
-        ALPNProtocols: ['h2', 'http/1.1'],
-      },
+      { ...tlsServerOptions(tls), ALPNProtocols: ['h2', 'http/1.1'] },
       (socket: TLSSocket) => {
         this.sockets.add(socket);
         socket.once('close', () => this.sockets.delete(socket));

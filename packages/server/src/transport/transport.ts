@@ -3,6 +3,8 @@ import { connect as netConnect, createServer as createNetServer, isIP, type Serv
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import type { TlsFiles } from '../config.js';
+import { tlsServerOptions } from '../tls.js';
 import {
   GrpcCode,
   H2Channel,
@@ -59,7 +61,7 @@ export interface TransportOptions {
   /** Messages a peer's queue may hold before new ones are dropped (Raft retransmits). */
   queueLimit?: number;
   /** Peer TLS (https:// peer URLs): our certificate and key, the CA that signs peers, and mutual verification. */
-  tls?: { cert: Buffer; key: Buffer; ca: Buffer | undefined; clientCertAuth: boolean };
+  tls?: TlsFiles;
 }
 
 const SNAPSHOT_CHUNK = 1024 * 1024;
@@ -134,7 +136,7 @@ export class PeerTransport {
       const t = this.opts.tls;
       const server: NetServer = t
         ? createTlsServer(
-            { cert: t.cert, key: t.key, ...(t.ca ? { ca: t.ca } : {}), requestCert: t.clientCertAuth, rejectUnauthorized: t.clientCertAuth, ALPNProtocols: ['h2'] },
+            { ...tlsServerOptions(t), ALPNProtocols: ['h2'] },
             (socket) => this.accept(socket),
           )
         : createNetServer({ noDelay: true }, (socket) => this.accept(socket));

@@ -47,6 +47,8 @@ export interface GrpcServerOptions {
   log: Logger;
   /** Told about every call that starts and ends (metrics). */
   observer?: CallObserver;
+  /** Calls one connection may have open at once (etcd's --max-concurrent-streams; default 2^32 - 1). */
+  maxConcurrentStreams?: number;
 }
 
 export class GrpcServer {
@@ -57,7 +59,7 @@ export class GrpcServer {
 
   constructor(private readonly opts: GrpcServerOptions) {
     this.http2 = createServer({
-      settings: { maxConcurrentStreams: 2 ** 31 - 1, initialWindowSize: 1024 * 1024 },
+      settings: { maxConcurrentStreams: opts.maxConcurrentStreams ?? 2 ** 32 - 1, initialWindowSize: 1024 * 1024 },
       maxSessionMemory: 64,
       // etcdctl and clientv3 ping every ~10 s; never treat pings as abuse.
       maxOutstandingPings: 64,
@@ -88,7 +90,7 @@ export class GrpcServer {
 
   /** Serves a cleartext HTTP/2 connection whose first bytes (`head`, the client preface at least) were read. */
   serveCleartext(socket: import('node:stream').Duplex, head: Buffer): void {
-    const conn: H2Connection = new H2Connection(socket, head, (stream) => this.onEngineStream(stream));
+    const conn: H2Connection = new H2Connection(socket, head, (stream) => this.onEngineStream(stream), undefined, undefined, this.opts.maxConcurrentStreams);
     this.connections.add(conn);
     socket.once('close', () => this.connections.delete(conn));
   }

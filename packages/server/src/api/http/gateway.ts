@@ -39,6 +39,22 @@ const HTTP_STATUS: Record<number, number> = {
 
 const MAX_BODY = 2 * 1024 * 1024;
 
+/** Who may call the gateway (etcd's --cors and --host-whitelist); ['*'] allows any. */
+export interface GatewayAccess {
+  cors: readonly string[];
+  hostWhitelist: readonly string[];
+}
+
+const ANY: GatewayAccess = { cors: ['*'], hostWhitelist: ['*'] };
+
+const MISDIRECTED = [
+  'This latchkey member does not answer plain-HTTP requests for this Host header.',
+  '',
+  'Either add the host name to --host-whitelist, or use TLS (https requests are not checked).',
+  'The check protects browsers on this machine against DNS rebinding (CVE-2018-5702).',
+  '',
+].join('\n');
+
 /**
  * The HTTP/JSON gateway (etcd's grpc-gateway): POST /v3/… (and the /v3beta/… alias) with a JSON request body,
  * answered with proto3 JSON; streaming routes take a sequence of JSON messages and answer with chunked
@@ -51,19 +67,27 @@ export class Gateway {
     routes: readonly GatewayRoute[],
     private readonly extra: (req: IncomingMessage, res: ServerResponse) => boolean,
     private readonly log: Logger,
+    private readonly access: GatewayAccess = ANY,
   ) {
     for (const r of routes) this.routes.set(r.path, r);
   }
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
-    res.setHeader('Access-Control-Allow-Origin', '*');
+    if (!this.hostAllowed(req)) {
+      res.writeHead(421, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' }).end(MISDIRECTED);
+      return;
+    }
+    const origin = this.access.cors.includes('*') ? '*' : this.access.cors.find((o) => o === req.headers.origin);
+    if (origin !== undefined) {
+      res.setHeader('Access-Control-Allow-Methods', 'POST, GET, OPTIONS, PUT, DELETE');
+      res.setHeader('Access-Control-Allow-Origin', origin);
+      res.setHeader('Access-Control-Allow-Headers', 'accept, content-type, authorization');
+    }
     if (this.extra(req, res)) return;
     let path = (req.url ?? '/').split('?')[0]!;
     if (path.startsWith('/v3beta/')) path = `/v3/${path.slice('/v3beta/'.length)}`;
     const route = this.routes.get(path);
     if (req.method === 'OPTIONS') {
-      res.setHeader('Access-Control-Allow-Methods', 'POST, GET, OPTIONS, PUT, DELETE');
-      res.setHeader('Access-Control-Allow-Headers', 'accept, content-type, authorization');
       res.writeHead(200).end();
       return;
     }
@@ -84,6 +108,15 @@ export class Gateway {
     if (route.method.requestStream || route.method.responseStream) this.stream(route, req, res, metadata);
     else this.unary(route, req, res, metadata);
   };
+
+  /** Plain-HTTP requests must name a whitelisted host (with or without its port); TLS requests always pass. */
+  private hostAllowed(req: IncomingMessage): boolean {
+    const list = this.access.hostWhitelist;
+    if (list.includes('*') || (req.socket as { encrypted?: boolean }).encrypted) return true;
+    const host = req.headers.host ?? '';
+    const name = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    return list.includes(host) || list.includes(name);
+  }
 
   private unary(route: GatewayRoute, req: IncomingMessage, res: ServerResponse, metadata: CallMetadata): void {
     readBody(req).then(

@@ -27,7 +27,7 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((h) => h.stop()));
 });
 
-async function serve(onStream: (s: H2Stream) => void, maxQueued?: number): Promise<Harness> {
+async function serve(onStream: (s: H2Stream) => void, maxQueued?: number, maxStreams?: number): Promise<Harness> {
   const closes: boolean[] = [];
   const errors: Error[] = [];
   const connections: H2Connection[] = [];
@@ -55,6 +55,7 @@ async function serve(onStream: (s: H2Stream) => void, maxQueued?: number): Promi
           },
           (e) => errors.push(e),
           maxQueued,
+          maxStreams,
         ),
       );
     };
@@ -180,6 +181,43 @@ describe('h2 engine - against Node http2 as the client', () => {
     req.close(http2.constants.NGHTTP2_CANCEL);
     await closed;
     expect(closedWith).toBe(true);
+    client.close();
+  });
+
+  it('advertises its stream limit, which the client then respects', async () => {
+    // The handler answers streams in pairs, so with 4 requests a client that ignored the limit would have all 4
+    // open at once; one that respects it never has more than 2.
+    const held: H2Stream[] = [];
+    let open = 0;
+    let peak = 0;
+    const h = await serve(
+      (s) => {
+        open++;
+        peak = Math.max(peak, open);
+        const chunks: Buffer[] = [];
+        s.listener = {
+          onData: (c) => chunks.push(Buffer.from(c)),
+          onEnd: () => {
+            held.push(s);
+            if (held.length === 2) for (const x of held.splice(0)) {
+              x.respond(OK_HEADERS);
+              x.end(TRAILERS, 0);
+            }
+          },
+          onClose: () => {
+            open--;
+          },
+        };
+      },
+      undefined,
+      2,
+    );
+    const client = http2.connect(h.url);
+    await new Promise<void>((r) => client.once('remoteSettings', () => r()));
+    expect(client.remoteSettings.maxConcurrentStreams).toBe(2);
+    const results = await Promise.all(Array.from({ length: 4 }, () => request(client, {}, Buffer.from('x'))));
+    expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    expect(peak).toBe(2);
     client.close();
   });
 

@@ -190,11 +190,13 @@ export class H2Connection {
     private readonly onStream: (stream: H2Stream) => void,
     private readonly onError: (err: Error) => void = () => undefined,
     private readonly maxQueued = MAX_QUEUED,
+    /** Streams the client may have open at once (our SETTINGS_MAX_CONCURRENT_STREAMS); more are refused. */
+    private readonly maxStreams = MAX_WINDOW,
   ) {
     // Our preface: SETTINGS (then the connection window raised with a WINDOW_UPDATE).
     const settings = Buffer.alloc(12);
     settings.writeUInt16BE(SETTING.MAX_CONCURRENT_STREAMS, 0);
-    settings.writeUInt32BE(MAX_WINDOW, 2);
+    settings.writeUInt32BE(maxStreams, 2);
     settings.writeUInt16BE(SETTING.INITIAL_WINDOW_SIZE, 6);
     settings.writeUInt32BE(STREAM_WINDOW, 8);
     this.control.push(controlFrame(FRAME.SETTINGS, 0, 0, settings), controlFrame(FRAME.WINDOW_UPDATE, 0, 0, u32(CONN_WINDOW - DEFAULT_WINDOW)));
@@ -378,7 +380,8 @@ export class H2Connection {
       return;
     }
     this.lastStreamId = streamId;
-    if (this.goaway) {
+    // RFC 9113 §5.1.2: a stream beyond the advertised limit is refused (the client may retry it).
+    if (this.goaway || this.streams.size >= this.maxStreams) {
       this.control.push(controlFrame(FRAME.RST_STREAM, 0, streamId, u32(H2_ERROR.REFUSED_STREAM)));
       this.scheduleFlush();
       return;
