@@ -4,7 +4,7 @@
  * members, and what a member cut off from the others may and may not do.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { Cluster } from '../harness/cluster.js';
+import { Cluster, whileUnhealthy } from '../harness/cluster.js';
 import { etcdctl } from '../harness/etcdctl.js';
 
 const clusters: Cluster[] = [];
@@ -104,7 +104,8 @@ describe('cluster - membership', () => {
     const victim = c.members.find((m) => m !== leader)!;
     const st = await c.status();
     const id = st.find((s) => s.endpoint === victim.endpoint)!.memberId;
-    await ok(leader.endpoint, 'member', 'remove', id.toString(16));
+    const r = await whileUnhealthy(() => etcdctl(leader.endpoint, ['member', 'remove', id.toString(16)]));
+    expect(r.code, r.stderr).toBe(0);
     const deadline = Date.now() + 10_000;
     while (victim.running && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(victim.running).toBe(false);

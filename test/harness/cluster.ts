@@ -10,7 +10,7 @@
  * await c.dispose();
  * ```
  */
-import { etcdctl } from './etcdctl.js';
+import { etcdctl, type EtcdctlResult } from './etcdctl.js';
 import { freePorts } from './ports.js';
 import { Member, type MemberKind } from './processes.js';
 
@@ -125,7 +125,7 @@ export class Cluster {
     const name = `m${this.members.length + 1}`;
     const adv = this.options.advertise ? await this.options.advertise({ name, clientPort, peerPort }) : { clientPort, peerPort };
     const peerUrl = `http://127.0.0.1:${adv.peerPort}`;
-    const r = await etcdctl(this.endpoints, ['member', 'add', name, `--peer-urls=${peerUrl}`, ...(options.learner ? ['--learner'] : [])]);
+    const r = await whileUnhealthy(() => etcdctl(this.endpoints, ['member', 'add', name, `--peer-urls=${peerUrl}`, ...(options.learner ? ['--learner'] : [])]));
     if (r.code !== 0) throw new Error(`member add failed: ${r.stderr}`);
     const initial = /ETCD_INITIAL_CLUSTER="([^"]+)"/.exec(r.stdout)?.[1];
     if (!initial) throw new Error(`member add printed no ETCD_INITIAL_CLUSTER: ${r.stdout}`);
@@ -147,5 +147,20 @@ export class Cluster {
 
   async dispose(options: { keepFiles?: boolean } = {}): Promise<void> {
     await Promise.allSettled(this.members.map((m) => m.dispose(options)));
+  }
+}
+
+/**
+ * Repeats an etcdctl membership command while the cluster refuses it as "unhealthy cluster": under
+ * --strict-reconfig-check (the default, in etcd as here) a change waits until every voter has been connected
+ * for 5 s, which is not yet the case just after a start, a restart or a partition. Gives up after `timeoutMs`
+ * and returns the last result.
+ */
+export async function whileUnhealthy(run: () => Promise<EtcdctlResult>, timeoutMs = 30_000): Promise<EtcdctlResult> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await run();
+    if (r.code === 0 || !r.stderr.includes('etcdserver: unhealthy cluster') || Date.now() > deadline) return r;
+    await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }

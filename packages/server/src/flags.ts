@@ -122,7 +122,6 @@ export const FLAGS: Record<string, FlagSpec> = {
     type: 'boolean',
     default: 'true',
     help: 'Refuse a membership change that could leave the cluster without a quorum of connected voters.',
-    inert: 'latchkey does not yet check started and connected members before a membership change',
   },
   'pre-vote': {
     type: 'boolean',

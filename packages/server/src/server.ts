@@ -429,6 +429,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       proposeConfChange: (cc) => node.withCore(() => core.proposeConfChange({ type: cc.type, nodeId: cc.nodeId, context: cc.context })),
       transferLeader: (to) => node.withCore(() => core.transferLeader(to)),
       matchIndex: (id) => core.status().progress.get(id)?.match,
+      connections: () => (config.strictReconfigCheck ? { viewer: memberId, connectedForMs: transport.connectedFor() } : undefined),
       forwardLeaseRenew: async (leader, id) => (await transport.forwardLeaseRenew(leader, { ID: id }, 2000)).TTL,
       forwardLeaseTimeToLive: (leader, req) => transport.forwardLeaseTimeToLive(leader, req, 2000),
       clusterToken: token,

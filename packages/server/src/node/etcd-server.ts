@@ -5,6 +5,7 @@ import {
   internalpb,
   type CompactionRequest,
   type CompactionResponse,
+  type EtcdErrorName,
   type DeleteRangeRequest,
   type DeleteRangeResponse,
   type Init,
@@ -28,6 +29,7 @@ import type { Clock } from './clock.js';
 import { MembershipError, NoLeaderError, RequestTooLargeError, StoppedError, TimeoutError } from './errors.js';
 import type { Membership, MemberInfo } from './membership.js';
 import { ReadIndexBatcher } from './read-index.js';
+import { checkAddVoter, checkPromote, checkRemoveVoter, type ReconfigView } from './reconfig-check.js';
 import type { RaftNode } from './raft-node.js';
 import { Role, type CoreSoftState } from './raft-core.js';
 import { RequestIds, Wait } from './wait.js';
@@ -73,6 +75,8 @@ export interface ClusterControl {
   transferLeader(to: bigint): void;
   /** On the leader: how far a member's log matches the leader's (undefined elsewhere or if unknown). */
   matchIndex(id: bigint): number | undefined;
+  /** For --strict-reconfig-check: how long this member has been connected to each peer; undefined when off. */
+  connections(): Pick<ReconfigView, 'viewer' | 'connectedForMs'> | undefined;
   forwardLeaseRenew(leader: bigint, id: bigint): Promise<bigint>;
   forwardLeaseTimeToLive(leader: bigint, req: Init<LeaseTimeToLiveRequest>): Promise<LeaseTimeToLiveResponse>;
   /** The cluster token member ids are derived from. */
@@ -309,6 +313,8 @@ export class EtcdServer {
   /** Adds a member (voter or learner) through the log; resolves with it and the membership after the change. */
   async memberAdd(peerURLs: string[], isLearner: boolean): Promise<{ member: MemberInfo; members: MemberInfo[] }> {
     checkPeerURLs(peerURLs);
+    // As in etcd, the quorum check comes before the checks of the new member against the membership.
+    if (!isLearner) this.strictCheck((view) => checkAddVoter(view));
     const current = this.members.list();
     if (current.some((m) => m.peerURLs.some((u) => peerURLs.includes(u)))) throw new MembershipError('PeerURLExist');
     const id = computeMemberId(peerURLs, this.cluster.clusterToken, Math.floor(Date.now() / 1000));
@@ -321,6 +327,7 @@ export class EtcdServer {
   async memberRemove(id: bigint): Promise<MemberInfo[]> {
     const m = this.members.get(id);
     if (!m) throw new MembershipError('MemberNotFound');
+    if (!m.isLearner) this.strictCheck((view) => checkRemoveVoter(view, id));
     return this.proposeMemberChange({ type: ConfChangeKind.RemoveNode, nodeId: id }, m);
   }
 
@@ -339,7 +346,23 @@ export class EtcdServer {
     if (!m.isLearner) throw new MembershipError('MemberNotLearner');
     const match = this.cluster.matchIndex(id);
     if (this.isLeader && (match === undefined || match < 0.9 * this.committedIndex)) throw new MembershipError('LearnerNotReady');
+    this.strictCheck((view) => checkPromote(view));
     return this.proposeMemberChange({ type: ConfChangeKind.AddNode, nodeId: id }, { ...m, isLearner: false });
+  }
+
+  /** Runs one of reconfig-check.ts's rules (when --strict-reconfig-check is on) and throws what it refuses with. */
+  private strictCheck(rule: (view: ReconfigView) => EtcdErrorName | undefined): void {
+    const seen = this.cluster.connections();
+    if (!seen) return;
+    const voters = this.members
+      .list()
+      .filter((m) => !m.isLearner)
+      .map((m) => ({ id: m.id, started: m.name !== '' }));
+    const refusal = rule({ voters, ...seen });
+    if (refusal) {
+      this.log.warn('rejecting membership change (--strict-reconfig-check)', { reason: refusal });
+      throw new MembershipError(refusal);
+    }
   }
 
   /** Transfers leadership (leader only) and waits until the target leads. */

@@ -159,7 +159,9 @@ export class PeerTransport {
     const existing = this.peers.get(id);
     if (existing?.target === target) return;
     existing?.close();
-    this.peers.set(id, new PeerConnection(id, target, this.opts, this.handlers, this.queueLimit));
+    const p = new PeerConnection(id, target, this.opts, this.handlers, this.queueLimit);
+    this.peers.set(id, p);
+    p.connect();
   }
 
   removePeer(id: bigint): void {
@@ -188,6 +190,20 @@ export class PeerTransport {
       else if (p.enqueue(m)) touched.add(p);
     }
     for (const p of touched) p.flush();
+  }
+
+  /**
+   * For each peer: how long our stream to it has been up and hearing from it (alive frames or answers), in ms;
+   * 0 when it is not. Every member keeps a stream to every peer (see `PeerConnection.connect`).
+   */
+  connectedFor(): Map<bigint, number> {
+    const now = performance.now();
+    const out = new Map<bigint, number>();
+    for (const p of this.peers.values()) {
+      const since = p.activeSince(now);
+      out.set(p.id, since === undefined ? 0 : now - since);
+    }
+    return out;
   }
 
   forwardLeaseRenew(to: bigint, req: Init<LeaseKeepAliveRequest>, deadlineMs: number): Promise<LeaseKeepAliveResponse> {
@@ -387,6 +403,8 @@ class PeerConnection {
   private droppedReported = false;
   /** performance.now() of the last frame heard from the peer on the current connection. */
   private lastHeard = 0;
+  /** performance.now() of the first frame heard on the current connection; undefined before it or without one. */
+  private heardSince: number | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   private readonly host: string;
   private readonly port: number;
@@ -418,6 +436,15 @@ class PeerConnection {
     }
     this.queue.push(m);
     return true;
+  }
+
+  /**
+   * Opens the Raft stream now, without waiting for a message to send, and keeps it open (`broken` reconnects):
+   * every member keeps a stream to every peer, as etcd's transport does, so that each knows whom it is connected
+   * to (`activeSince`, for --strict-reconfig-check) whatever its role.
+   */
+  connect(): void {
+    if (!this.closed && !this.reconnectTimer) this.ensureSocket();
   }
 
   /** Writes what is queued as one batch (unless the connection is backed up or reconnecting: then it waits). */
@@ -461,6 +488,7 @@ class PeerConnection {
     let buf: Buffer = Buffer.alloc(0);
     s.on('data', (chunk: Buffer) => {
       this.lastHeard = performance.now();
+      this.heardSince ??= this.lastHeard;
       this.backoffMs = 50;
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
       while (buf.length >= 4) {
@@ -490,9 +518,15 @@ class PeerConnection {
     return s;
   }
 
+  /** When the current connection started hearing from the peer, if it is up and not quiet (see the watchdog). */
+  activeSince(now: number): number | undefined {
+    return this.socket && this.heardSince !== undefined && now - this.lastHeard <= DEAD_MS ? this.heardSince : undefined;
+  }
+
   private broken(s: Socket | TLSSocket): void {
     if (this.socket !== s) return;
     this.socket = undefined;
+    this.heardSince = undefined;
     this.blocked = false;
     s.destroy();
     if (this.closed) return;
@@ -501,6 +535,7 @@ class PeerConnection {
     this.queue = [];
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
+      this.connect();
       this.flush();
     }, this.backoffMs);
     this.backoffMs = Math.min(this.backoffMs * 2, 1000);
