@@ -29,6 +29,8 @@ export interface Config {
   preVote: boolean;
   /** Refuse membership changes that could leave the cluster without a quorum of connected voters. */
   strictReconfigCheck: boolean;
+  /** On a restart, compare the KV hash with the peers' before joining. */
+  initialCorruptCheck: boolean;
   autoCompactionMode: 'periodic' | 'revision';
   /** periodic: a duration ("1h", "30m", or hours as a bare number); revision: a revision count. "0" = off. */
   autoCompactionRetention: string;
@@ -263,6 +265,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       electionTimeout,
       preVote: flag('pre-vote'),
       strictReconfigCheck: flag('strict-reconfig-check'),
+      initialCorruptCheck: flag('experimental-initial-corrupt-check'),
       autoCompactionMode: mode,
       autoCompactionRetention: get('auto-compaction-retention'),
       quotaBackendBytes: int('quota-backend-bytes'),

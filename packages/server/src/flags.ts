@@ -179,8 +179,8 @@ export const FLAGS: Record<string, FlagSpec> = {
   'proxy-read-timeout': { type: 'string', default: '0', check: intCheck(), help: 'Proxy: read timeout in ms.', inert: 'proxy mode is not implemented' },
 
   // ------------------------------------------------------------------ experimental
-  'experimental-initial-corrupt-check': { type: 'boolean', default: 'false', help: "Compare this member's data hash with its peers' before serving.", refused: 'corruption checks are not implemented' },
-  'experimental-corrupt-check-time': { type: 'string', default: '0s', check: durationCheck, help: 'Interval between corruption checks by the leader.', refused: 'corruption checks are not implemented' },
+  'experimental-initial-corrupt-check': { type: 'boolean', default: 'false', help: "On a restart, compare this member's KV hash with its peers' before joining; a mismatch stops it." },
+  'experimental-corrupt-check-time': { type: 'string', default: '0s', check: durationCheck, help: 'Interval between corruption checks by the leader.', refused: 'periodic corruption checks are not implemented (the initial one is)' },
   'experimental-backend-bbolt-freelist-type': { type: 'string', default: 'array', check: oneOf('array', 'map'), help: "bbolt's freelist type.", inert: NOT_BBOLT },
   'experimental-enable-lease-checkpoint': { type: 'boolean', default: 'false', help: "Replicate leases' remaining time, so that a new leader does not extend them.", inert: "latchkey always records leases' remaining time (every 5 s)" },
   'experimental-compaction-batch-limit': { type: 'string', default: '1000', check: intCheck(1), help: 'Keys deleted per backend transaction during a compaction.', inert: 'latchkey compacts in one backend transaction' },

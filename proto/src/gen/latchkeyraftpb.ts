@@ -4,7 +4,7 @@ import { EMPTY_BYTES, Reader, WireError, withWriter, type Writer } from '../runt
 import { boolFromJson, bytesFromJson, bytesToJson, enumFromJson, enumToJson, int32FromJson, int64FromJson, int64NumberFromJson, jsonArray, jsonObject, stringFromJson, type JsonObject } from '../runtime/json.js';
 import type { Init, MessageType } from '../runtime/types.js';
 import type { ServiceDesc } from '../runtime/types.js';
-import { LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse } from './etcdserverpb.js';
+import { HashKVRequest, HashKVResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse } from './etcdserverpb.js';
 import { MemberRecord } from './latchkeypb.js';
 
 export enum EntryType {
@@ -923,5 +923,16 @@ export const PeerService = {
     responseStream: false,
     requestType: MembersRequest,
     responseType: MembersResponse,
+  },
+  /**
+   * The KV hash at a revision, asked by a restarting member under --experimental-initial-corrupt-check (etcd
+   * asks its peers' /members/hashkv the same question).
+   */
+  HashKV: {
+    path: '/latchkeyraftpb.Peer/HashKV',
+    requestStream: false,
+    responseStream: false,
+    requestType: HashKVRequest,
+    responseType: HashKVResponse,
   },
 } as const satisfies ServiceDesc;

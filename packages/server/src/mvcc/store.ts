@@ -1,3 +1,4 @@
+import { crc32 } from 'node:zlib';
 import { KeyValue, Event_EventType } from '@latchkey/proto';
 import { type Backend, Table } from '../backend/backend.js';
 import { CompactedError, CorruptError, FutureRevisionError } from './errors.js';
@@ -60,6 +61,7 @@ export interface RangeResult {
 const RECORD_PUT = 0;
 const RECORD_TOMBSTONE = 1;
 const META_COMPACT_REV = Buffer.from('compactRev');
+const HASH_SEED = Buffer.from('key');
 
 /**
  * The multi-version key-value store: an in-memory index of every key's revisions (`KeyIndex` per key, ordered
@@ -158,6 +160,22 @@ export class KVStore {
   /** Visits stored records with revision <= `upTo` (and above the compaction point's kept set), for HashKV. */
   forEachRecord(upTo: bigint, fn: (rev: Buffer, record: Buffer) => void): void {
     this.backend.scan(Table.Key, undefined, encodeRevision({ main: upTo + 1n, sub: 0 }), fn);
+  }
+
+  /**
+   * etcd's HashKV: a CRC-32 over every stored record up to `rev` (0: the newest), seeded with "key". Members that
+   * applied the same history and compacted at the same revision give the same hash. Throws FutureRevisionError /
+   * CompactedError for a revision outside the stored range.
+   */
+  hashKV(rev: bigint): { hash: number; revision: bigint; compactRevision: bigint } {
+    const at = rev > 0n ? rev : this._currentRev;
+    if (at > this._currentRev) throw new FutureRevisionError(this._currentRev);
+    if (at < this._compactRev) throw new CompactedError(this._compactRev);
+    let h = crc32(HASH_SEED);
+    this.forEachRecord(at, (k, v) => {
+      h = crc32(v, crc32(k, h));
+    });
+    return { hash: h >>> 0, revision: at, compactRevision: this._compactRev > 0n ? this._compactRev : 0n };
   }
 
   // ------------------------------------------------------------------------------------------------ internals

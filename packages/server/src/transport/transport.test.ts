@@ -59,6 +59,7 @@ async function member(id: bigint, clusterId = 1n, tls?: ReturnType<typeof tlsAs>
     leaseRenew: async (req) => ({ ID: req.ID, TTL: 42n }),
     leaseTimeToLive: async (req) => ({ ID: req.ID, TTL: -1n }),
     members: async () => ({ clusterId, members: [{ id, name: `m${id}`, peerUrls: [m.url] }] }),
+    hashKV: async (req) => ({ hash: 0xfeed, compactRevision: req.revision }),
   };
   m.t = new PeerTransport({ memberId: id, clusterId, isSnapshot: (x) => x.type === SNAP, scratchDir: dir, log: silent, ...(tls ? { tls } : {}) }, handlers);
   await m.t.listen([`127.0.0.1:${port}`]);

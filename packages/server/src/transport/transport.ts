@@ -11,6 +11,8 @@ import {
   metadata,
   raftpb,
   type Init,
+  type HashKVRequest,
+  type HashKVResponse,
   type LeaseKeepAliveRequest,
   type LeaseKeepAliveResponse,
   type LeaseTimeToLiveRequest,
@@ -39,6 +41,8 @@ export interface TransportHandlers {
   leaseTimeToLive(req: LeaseTimeToLiveRequest): Promise<Init<LeaseTimeToLiveResponse>>;
   /** The membership as this member knows it (for members joining the cluster). */
   members(): Promise<Init<raftpb.MembersResponse>>;
+  /** This member's KV hash at a revision (for a restarting peer's --experimental-initial-corrupt-check). */
+  hashKV(req: HashKVRequest): Promise<Init<HashKVResponse>>;
   /** The connection to a peer broke (connection refused or reset): a hint that the peer process may be gone. */
   onPeerDown?(peer: bigint): void;
   /** Whether a member id has been removed from the cluster (its messages are refused, which stops it). */
@@ -206,6 +210,13 @@ export class PeerTransport {
     return out;
   }
 
+  /** A peer's KV hash at `revision` (its errors as they come: FutureRev, Compacted, or a transport failure). */
+  peerHashKV(to: bigint, revision: bigint, deadlineMs: number): Promise<HashKVResponse> {
+    const p = this.peers.get(to);
+    if (!p) return Promise.reject(new Error(`transport: unknown peer ${to.toString(16)}`));
+    return p.unary(raftpb.PeerService.HashKV, { revision }, deadlineMs);
+  }
+
   forwardLeaseRenew(to: bigint, req: Init<LeaseKeepAliveRequest>, deadlineMs: number): Promise<LeaseKeepAliveResponse> {
     const p = this.peers.get(to);
     if (!p) return Promise.reject(new Error(`transport: unknown peer ${to.toString(16)}`));
@@ -357,6 +368,7 @@ export class PeerTransport {
       LeaseRenew: (req: LeaseKeepAliveRequest) => h.leaseRenew(req).catch((err: unknown) => Promise.reject(unavailable(err))),
       LeaseTimeToLive: (req: LeaseTimeToLiveRequest) => h.leaseTimeToLive(req).catch((err: unknown) => Promise.reject(unavailable(err))),
       Members: () => h.members().catch((err: unknown) => Promise.reject(unavailable(err))),
+      HashKV: (req: HashKVRequest) => h.hashKV(req),
     };
   }
 }

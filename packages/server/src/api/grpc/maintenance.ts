@@ -52,15 +52,8 @@ export function maintenanceService(s: EtcdServer, snapshot: ServiceImpl<typeof M
     },
     async HashKV(req, ctx) {
       s.auth.requireAdmin(s.auth.identify(ctx.metadata));
-      const rev = req.revision > 0n ? req.revision : s.store.currentRev;
-      if (rev > s.store.currentRev) throw new WireStatusError(EtcdError.FutureRev);
-      if (rev < s.store.compactRev) throw new WireStatusError(EtcdError.Compacted);
-      let h = crc32(Buffer.from('key'));
-      s.store.forEachRecord(rev, (k, v) => {
-        h = crc32(v, crc32(k, h));
-      });
-      const compact = s.store.compactRev;
-      return { header: header(s), hash: h >>> 0, compactRevision: compact > 0n ? compact : 0n };
+      const { hash, compactRevision } = s.store.hashKV(req.revision);
+      return { header: header(s), hash, compactRevision };
     },
     Snapshot: snapshot,
     async MoveLeader(req, ctx) {
