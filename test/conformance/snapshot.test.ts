@@ -14,6 +14,7 @@
  * ids differ between any two servers, etcd and etcd included. The `key` bucket is compared record by record
  * instead, with lease ids replaced by their grant order.
  */
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -22,6 +23,7 @@ import { KeyValue } from '@latchkey/proto';
 import { BoltReader, BoltWriter, CorruptSnapshotError, HashMismatchError, MissingHashError, restoreSnapshot, snapshotStatus } from '@latchkey/server/snap';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { LATCHCTL_BIN } from '../cli/tools.js';
 import { etcdctl } from '../harness/etcdctl.js';
 import { freePorts } from '../harness/ports.js';
 import { Member, type MemberKind } from '../harness/processes.js';
@@ -172,6 +174,37 @@ describe('snapshot in etcd format', () => {
     expect(await served(latchkey, src.lease)).toEqual(await served(src.member, src.lease));
     expect(JSON.parse(await ok(latchkey, ['put', 'after', '1', '-w', 'json'])).header.revision).toBe(12);
   });
+
+  test('snapshot - etcd → a 3-member latchkey cluster: latchctl snapshot restore per member, as etcd\'s recovery guide does', async () => {
+    const src = source.etcd!;
+    const ports = await freePorts(6);
+    const names = ['r1', 'r2', 'r3'];
+    const initialCluster = names.map((n, i) => `${n}=http://127.0.0.1:${ports[2 * i + 1]}`).join(',');
+    const cluster = names.map((name, i) => Member.prepare({ kind: 'latchkey', name, clientPort: ports[2 * i]!, peerPort: ports[2 * i + 1]!, initialCluster }));
+    restoredMembers.push(...cluster);
+    for (const m of cluster) {
+      // The flags etcd's disaster-recovery guide gives etcdctl, one run per member.
+      const flags = ['--name', m.name, '--initial-cluster', initialCluster, '--initial-cluster-token', TOKEN, '--initial-advertise-peer-urls', m.peerUrl, '--data-dir', m.dataDir];
+      const r = spawnSync(process.execPath, [LATCHCTL_BIN, 'snapshot', 'restore', src.snapshot, ...flags], { encoding: 'utf8', timeout: 20_000 });
+      expect(r.status, r.stderr).toBe(0);
+    }
+    for (const m of cluster) await m.launch(false);
+    await Promise.all(cluster.map((m) => m.waitHealthy(30_000)));
+    const list = (await ok(cluster[0]!, ['member', 'list'])).trim().split('\n').map((l) => l.split(', ').slice(2, 4).join(' '));
+    expect(list.sort()).toEqual(cluster.map((m) => `${m.name} ${m.peerUrl}`).sort());
+    const expected = await served(src.member, src.lease);
+    for (const m of cluster) expect(await served(m, src.lease), m.name).toEqual(expected);
+    // The restored cluster replicates what comes after the snapshot.
+    expect(JSON.parse(await ok(cluster[1]!, ['put', 'after', '1', '-w', 'json'])).header.revision).toBe(12);
+    for (const m of cluster) {
+      let seen = '';
+      for (let i = 0; i < 200 && seen !== '1'; i++) {
+        seen = (await ok(m, ['get', 'after', '--print-value-only', '--consistency=s'])).trim();
+        if (seen !== '1') await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(seen, m.name).toBe('1');
+    }
+  }, 90_000);
 
   test('snapshot - latchkey → latchkey: restoreSnapshot of latchkey\'s own snapshot', async () => {
     const src = source.latchkey!;
