@@ -31,6 +31,8 @@ export interface Config {
   strictReconfigCheck: boolean;
   /** On a restart, compare the KV hash with the peers' before joining. */
   initialCorruptCheck: boolean;
+  /** Restart as the only voter of the cluster (etcd's --force-new-cluster). */
+  forceNewCluster: boolean;
   autoCompactionMode: 'periodic' | 'revision';
   /** periodic: a duration ("1h", "30m", or hours as a bare number); revision: a revision count. "0" = off. */
   autoCompactionRetention: string;
@@ -266,6 +268,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       preVote: flag('pre-vote'),
       strictReconfigCheck: flag('strict-reconfig-check'),
       initialCorruptCheck: flag('experimental-initial-corrupt-check'),
+      forceNewCluster: flag('force-new-cluster'),
       autoCompactionMode: mode,
       autoCompactionRetention: get('auto-compaction-retention'),
       quotaBackendBytes: int('quota-backend-bytes'),

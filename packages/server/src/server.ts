@@ -21,6 +21,7 @@ import { LmdbBackend } from './backend/lmdb-backend.js';
 import { WriteBehindBackend } from './backend/write-behind.js';
 import type { Config } from './config.js';
 import { tlsServerOptions } from './tls.js';
+import { standaloneEntries } from './node/force-new-cluster.js';
 import { Lessor } from './lease/lessor.js';
 import { KVStore } from './mvcc/store.js';
 import { systemClock, type Clock } from './node/clock.js';
@@ -225,8 +226,9 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
   }
 
   // ------------------------------------------------------------------------------ Raft log and core
-  const storage = new MemoryStorage();
   const snapIndex = contents.snapshot?.index ?? 0;
+  if (config.forceNewCluster && !fresh) await forceNewCluster();
+  const storage = new MemoryStorage();
   if (contents.snapshot) {
     storage.applySnapshot({ metadata: { index: snapIndex, term: contents.snapshot.term, confState: { voters: conf.voters, learners: conf.learners } }, data: new Uint8Array(0) });
   }
@@ -236,6 +238,24 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     // ahead of the persisted commit index: everything applied was committed.
     const commit = Math.min(Math.max(contents.hardState.commit, state.applier.appliedIndex, snapIndex), storage.lastIndex());
     storage.setHardState({ ...contents.hardState, commit });
+  }
+  /** --force-new-cluster: see node/force-new-cluster.ts. The rewrite is in the WAL before Raft starts. */
+  async function forceNewCluster(): Promise<void> {
+    const hs = contents.hardState ?? { term: 1, vote: 0n, commit: snapIndex };
+    const last = contents.entries.at(-1)?.index ?? snapIndex;
+    const commit = Math.min(Math.max(hs.commit, state.applier.appliedIndex, snapIndex), last);
+    const kept = contents.entries.filter((e) => e.index <= commit);
+    const { entries, removed } = standaloneEntries({
+      self: { id: memberId, name: config.name, peerURLs: config.initialAdvertisePeerUrls },
+      members: [...conf.voters, ...conf.learners],
+      committed: kept.filter((e) => e.index > snapIndex),
+      commit,
+      term: hs.term,
+    });
+    contents.entries = [...kept, ...entries];
+    contents.hardState = { ...hs, commit: commit + entries.length };
+    await wal.save(contents.hardState, entries, true);
+    log.warn('--force-new-cluster: this member is now the only voter of its cluster', { removed: removed.map((id) => id.toString(16)), dropped: last - commit, commit });
   }
   const raftLog: RaftLogger = {
     debug: (m) => log.debug(`raft: ${m}`),
