@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FLAGS, parseConfig } from './config.js';
 
@@ -66,7 +69,6 @@ describe('config - etcd flags latchkey honors, takes without effect, or refuses'
     expect(() => parse('--proxy', 'on')).toThrow('--proxy=on: not supported (proxy mode is not implemented)');
     expect(() => parse('--auth-token', 'jwt,pub-key=a,priv-key=b,sign-method=RS256')).toThrow(/--auth-token=jwt.*only simple tokens/);
     expect(() => parseConfig([], { ETCD_DISCOVERY_SRV: 'example.com' })).toThrow('--discovery-srv=example.com: not supported');
-    expect(() => parse('--config-file', '/etc/etcd/etcd.conf.yml')).toThrow(/--config-file=.*not supported/);
   });
 
   it('still refuses flags etcd does not have', () => {
@@ -79,5 +81,54 @@ describe('config - etcd flags latchkey honors, takes without effect, or refuses'
       if (spec.default === undefined || spec.default === '' || !spec.check) continue;
       expect(spec.check(spec.default), name).toBeUndefined();
     }
+  });
+});
+
+describe('config - etcd configuration files (--config-file)', () => {
+  const file = (text: string): string => {
+    const dir = mkdtempSync(join(tmpdir(), 'latchkey-config-'));
+    const p = join(dir, 'etcd.conf.yml');
+    writeFileSync(p, text);
+    return p;
+  };
+
+  it('reads etcd’s keys, lists and transport-security blocks, and then ignores flags and environment', () => {
+    const ca = file('not a real CA');
+    const p = file(
+      [
+        "name: 'infra1'",
+        'data-dir: /var/lib/etcd/infra1',
+        'snapshot-count: 10000',
+        'heartbeat-interval: 50',
+        'election-timeout: 500',
+        'listen-client-urls: http://127.0.0.1:12379,http://127.0.0.1:22379',
+        'initial-cluster: infra1=http://127.0.0.1:12380',
+        'initial-advertise-peer-urls: http://127.0.0.1:12380',
+        'strict-reconfig-check: false',
+        'enable-v2: false',
+        'log-outputs: [stderr, /tmp/etcd.log]',
+        'discovery:',
+        'client-transport-security:',
+        '  client-cert-auth: false',
+        `  trusted-ca-file: ${ca}`,
+        '  auto-tls: false',
+        'peer-transport-security:',
+        '  auto-tls: false',
+        'experimental-enable-distributed-tracing: true',
+      ].join('\n'),
+    );
+    const c = parseConfig(['--config-file', p, '--name', 'ignored'], { ETCD_SNAPSHOT_COUNT: '5' }).config!;
+    expect([c.name, c.dataDir, c.snapshotCount, c.heartbeatInterval, c.electionTimeout, c.strictReconfigCheck, c.logOutputs]).toEqual(['infra1', '/var/lib/etcd/infra1', 10_000, 50, 500, false, ['stderr', '/tmp/etcd.log']]);
+    expect(c.listenClientUrls.map((u) => u.port)).toEqual(['12379', '22379']);
+    expect(c.clientTls).toBeUndefined(); // a CA alone (no cert and key) serves no TLS, as with the flags
+    expect(c.inert.map((f) => f.flag)).toEqual(['experimental-enable-distributed-tracing']);
+    expect(parseConfig([], { ETCD_CONFIG_FILE: p }).config!.name).toBe('infra1');
+  });
+
+  it('refuses what the flags refuse, and a file that is not a mapping', () => {
+    expect(() => parseConfig(['--config-file', file('enable-v2: true')], {})).toThrow('--enable-v2=true: not supported');
+    expect(() => parseConfig(['--config-file', file('heartbeat-interval: soon')], {})).toThrow('--heartbeat-interval: invalid value "soon"');
+    expect(() => parseConfig(['--config-file', file('- a\n- b')], {})).toThrow('is not a mapping of settings');
+    expect(() => parseConfig(['--config-file', '/nonexistent/etcd.conf.yml'], {})).toThrow(/--config-file: cannot read \/nonexistent/);
   });
 });

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parse as parseYaml } from 'yaml';
 import { FLAGS, goDurationMs } from './flags.js';
 import { parseRetention } from './node/auto-compactor.js';
 
@@ -141,6 +142,14 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   for (const [k, b] of bools) values[k] = b;
   if (values['help']) return { help: true };
   if (values['version']) return { version: true };
+  // As in etcd, a configuration file replaces the command line and the environment entirely.
+  const configFile = typeof values['config-file'] === 'string' ? values['config-file'] : env['LATCHKEY_CONFIG_FILE'] || env['ETCD_CONFIG_FILE'];
+  if (configFile) {
+    const { args: fileArgs, ignored } = configFileArgs(configFile);
+    const parsed = parseConfig(fileArgs, {});
+    for (const key of ignored) parsed.config!.inert.push({ flag: key, value: '(in the configuration file)', reason: 'not a key latchkey knows; ignored, as etcd ignores unknown keys' });
+    return parsed;
+  }
 
   /** A flag's value as text, and whether it was given (command line or environment) rather than defaulted. */
   const lookup = (name: string): { value: string; given: boolean } => {
@@ -292,4 +301,59 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       inert,
     },
   };
+}
+
+/** Keys of etcd's configuration file that are not flag names, and the flag each stands for. */
+const FILE_KEYS: Record<string, string> = { 'log-output': 'log-outputs' };
+/** The keys of etcd's `client-transport-security` / `peer-transport-security` blocks, and their flags. */
+const TLS_KEYS: Record<string, [client: string, peer: string]> = {
+  'cert-file': ['cert-file', 'peer-cert-file'],
+  'key-file': ['key-file', 'peer-key-file'],
+  'client-cert-auth': ['client-cert-auth', 'peer-client-cert-auth'],
+  'trusted-ca-file': ['trusted-ca-file', 'peer-trusted-ca-file'],
+  'auto-tls': ['auto-tls', 'peer-auto-tls'],
+  'crl-file': ['client-crl-file', 'peer-crl-file'],
+};
+
+/**
+ * etcd's YAML configuration file (`--config-file`) as the command line it stands for: keys are flag names, lists
+ * are joined with commas, empty values leave the default, and the two transport-security blocks hold the TLS
+ * flags. Keys latchkey does not know are returned in `ignored` (etcd ignores them).
+ */
+function configFileArgs(path: string): { args: string[]; ignored: string[] } {
+  let doc: unknown;
+  try {
+    doc = parseYaml(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`--config-file: cannot read ${path}: ${(err as Error).message}`);
+  }
+  if (doc === null || doc === undefined) doc = {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`--config-file: ${path} is not a mapping of settings`);
+  const args: string[] = [];
+  const ignored: string[] = [];
+  const add = (flag: string, value: unknown, key: string): void => {
+    if (value === null || value === undefined || value === '') return;
+    if (!(flag in FLAGS) || flag === 'config-file') {
+      ignored.push(key);
+      return;
+    }
+    const text = Array.isArray(value) ? value.map(String).join(',') : typeof value === 'object' ? undefined : String(value);
+    if (text === undefined) throw new ConfigError(`--config-file: ${key}: expected a value, not a mapping`);
+    args.push(`--${flag}=${text}`);
+  };
+  for (const [key, value] of Object.entries(doc as Record<string, unknown>)) {
+    const side = key === 'client-transport-security' ? 0 : key === 'peer-transport-security' ? 1 : undefined;
+    if (side === undefined) {
+      add(FILE_KEYS[key] ?? key, value, key);
+      continue;
+    }
+    if (value === null || value === undefined) continue;
+    if (typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`--config-file: ${key}: expected a mapping`);
+    for (const [sub, v] of Object.entries(value as Record<string, unknown>)) {
+      const flag = TLS_KEYS[sub]?.[side];
+      if (flag) add(flag, v, `${key}.${sub}`);
+      else if (v !== null && v !== undefined && v !== '') ignored.push(`${key}.${sub}`);
+    }
+  }
+  return { args, ignored };
 }

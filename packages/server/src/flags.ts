@@ -187,7 +187,7 @@ export const FLAGS: Record<string, FlagSpec> = {
   'experimental-watch-progress-notify-interval': { type: 'string', default: '10m', check: (v) => (goDurationMs(v) ? undefined : `invalid value "${v}": expected a positive duration`), help: 'Interval between progress notifications to watchers that asked for them.' },
   'experimental-warning-apply-duration': { type: 'string', default: '100ms', check: durationCheck, help: 'Log a warning when applying a batch of committed entries takes longer than this.' },
   'force-new-cluster': { type: 'boolean', default: 'false', help: 'Restart this member as the only voter of its cluster, keeping its data and id (recovery after a permanent loss of quorum; start it once with this flag).' },
-  'config-file': { type: 'string', default: '', help: 'Read the configuration from this YAML file.', refused: 'not implemented: pass flags or ETCD_* environment variables' },
+  'config-file': { type: 'string', default: '', help: "Read the configuration from this YAML file (etcd's format); the command line and the environment are then ignored." },
 
   version: { type: 'boolean', default: 'false', help: 'Print the version and exit.' },
   help: { type: 'boolean', default: 'false', help: 'Show this help and exit.' },
