@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { etcdctl } from './etcdctl.js';
 import { freePorts } from './ports.js';
-import { memberCommand } from './processes.js';
+import { memberCommand, type MemberKind } from './processes.js';
 
 /** test/fixtures/tls, with a trailing separator. */
 export const tlsFixtures = fileURLToPath(new URL('../fixtures/tls/', import.meta.url));
@@ -27,12 +27,15 @@ export interface TlsMember {
   stop(): void;
 }
 
-/** Starts the member; `health` is the client certificate (and key) the readiness check uses. */
-export async function startTlsMember(health: { cert: string; key: string }): Promise<TlsMember> {
+/**
+ * Starts the member; `health` is the client certificate (and key) the readiness check uses. `kind` etcd starts a
+ * real etcd with the same flags; `extraArgs` are appended to them.
+ */
+export async function startTlsMember(health: { cert: string; key: string }, options: { kind?: MemberKind; extraArgs?: readonly string[] } = {}): Promise<TlsMember> {
   const [client, peer] = (await freePorts(2)) as [number, number];
   const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-tls-'));
   const endpoint = `https://127.0.0.1:${client}`;
-  const { command, args } = memberCommand('latchkey');
+  const { command, args } = memberCommand(options.kind ?? 'latchkey');
   const f = tlsFixture;
   const proc: ChildProcess = spawn(command, [
     ...args,
@@ -41,6 +44,7 @@ export async function startTlsMember(health: { cert: string; key: string }): Pro
     '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
     '--initial-cluster', `t1=http://127.0.0.1:${peer}`,
     '--cert-file', f('server.crt'), '--key-file', f('server.key'), '--trusted-ca-file', f('ca.crt'), '--client-cert-auth',
+    ...(options.extraArgs ?? []),
   ], { stdio: 'ignore' });
   const stop = (): void => {
     proc.kill('SIGKILL');

@@ -67,3 +67,22 @@ describe('client TLS', () => {
     expect(asRoot.stdout.trim(), asRoot.stderr).toBe('OK');
   }, 30_000);
 });
+
+describe('client TLS - --client-cert-allowed-hostname, the same as etcd 3.4', () => {
+  it('accepts a CA-signed client certificate valid for the host name and refuses one that is not', async () => {
+    const outcomes: Record<string, number[]> = {};
+    for (const kind of ['etcd', 'latchkey'] as const) {
+      const m = await startTlsMember({ cert: 'client.crt', key: 'client.key' }, { kind, extraArgs: ['--client-cert-allowed-hostname', 'localhost'] });
+      try {
+        const asClient = await etcdctl(m.endpoint, [...withCert('client.crt', 'client.key'), 'put', 'k', 'v']);
+        // Signed by the same CA, but valid only for 127.0.0.1 and other.example.
+        const asOther = await etcdctl(m.endpoint, [...withCert('other.crt', 'other.key'), 'get', 'k', '--command-timeout=2s', '--dial-timeout=2s']);
+        outcomes[kind] = [asClient.code, asOther.code];
+      } finally {
+        m.stop();
+      }
+    }
+    expect(outcomes['etcd']).toEqual([0, 1]);
+    expect(outcomes['latchkey']).toEqual(outcomes['etcd']);
+  }, 60_000);
+});

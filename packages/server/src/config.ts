@@ -83,6 +83,10 @@ export interface TlsFiles {
   ca: Buffer | undefined;
   crl?: Buffer;
   clientCertAuth: boolean;
+  /** Accept only client certificates with this common name (etcd's --peer-cert-allowed-cn). */
+  allowedCN?: string;
+  /** Accept only client certificates valid for this host name (--client-cert-allowed-hostname, --peer-cert-allowed-hostname). */
+  allowedHostname?: string;
 }
 
 export class ConfigError extends Error {
@@ -242,12 +246,19 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     if (!cert || !key) throw new ConfigError(`--${certFlag} and --${keyFlag} must be given together`);
     const clientCertAuth = flag(authFlag);
     if (clientCertAuth && !ca) throw new ConfigError(`--${authFlag} needs --${caFlag}`);
+    const allowedCN = prefix === 'peer-' ? get('peer-cert-allowed-cn') : '';
+    const allowedHostname = get(`${prefix === '' ? 'client-' : prefix}cert-allowed-hostname`);
+    for (const [f, v] of [['peer-cert-allowed-cn', allowedCN], [`${prefix === '' ? 'client-' : prefix}cert-allowed-hostname`, allowedHostname]] as const) {
+      if (v && !clientCertAuth) throw new ConfigError(`--${f} needs --${authFlag}`);
+    }
     return {
       cert: read(certFlag, cert),
       key: read(keyFlag, key),
       ca: ca ? read(caFlag, ca) : undefined,
       ...(crl ? { crl: read(crlFlag, crl) } : {}),
       clientCertAuth,
+      ...(allowedCN ? { allowedCN } : {}),
+      ...(allowedHostname ? { allowedHostname } : {}),
     };
   };
   const clientTls = tls('', 'trusted-ca-file', 'client-cert-auth', ['listen-client-urls', 'advertise-client-urls']);

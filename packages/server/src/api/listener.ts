@@ -2,7 +2,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server as 
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { TlsFiles } from '../config.js';
-import { tlsServerOptions } from '../tls.js';
+import { certificateRefusal, tlsServerOptions } from '../tls.js';
 import type { GrpcServer } from './grpc/h2-server.js';
 import { gateHttp2 } from './h2-gate.js';
 
@@ -34,6 +34,10 @@ export class ClientListener {
     this.net = createTlsServer(
       { ...tlsServerOptions(tls), ALPNProtocols: ['h2', 'http/1.1'] },
       (socket: TLSSocket) => {
+        if (certificateRefusal(socket, tls) !== undefined) {
+          socket.destroy();
+          return;
+        }
         this.sockets.add(socket);
         socket.once('close', () => this.sockets.delete(socket));
         socket.on('error', () => socket.destroy());

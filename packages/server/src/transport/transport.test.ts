@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { TlsFiles } from '../config.js';
 import type { CoreMessage } from '../node/raft-core.js';
 import { PeerTransport, fetchMembers, type TransportHandlers } from './transport.js';
 
@@ -38,9 +39,9 @@ afterEach(async () => {
 });
 
 const fixture = (n: string) => readFileSync(join(new URL('.', import.meta.url).pathname, '../../../../test/fixtures/tls', n));
-const tlsAs = (name: string, ca = true) => ({ cert: fixture(`${name}.crt`), key: fixture(`${name}.key`), ca: ca ? fixture('ca.crt') : undefined, clientCertAuth: true });
+const tlsAs = (name: string, ca = true): TlsFiles => ({ cert: fixture(`${name}.crt`), key: fixture(`${name}.key`), ca: ca ? fixture('ca.crt') : undefined, clientCertAuth: true });
 
-async function member(id: bigint, clusterId = 1n, tls?: ReturnType<typeof tlsAs>): Promise<Member> {
+async function member(id: bigint, clusterId = 1n, tls?: TlsFiles): Promise<Member> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'transport-'));
   const m: Member = { t: undefined as never, url: `http://127.0.0.1:${port}`, received: [], unreachable: [], snapshots: [], statuses: [] };
@@ -136,6 +137,33 @@ describe('transport - peer streams', () => {
     a.t.send([msg(2n, 1n, 1)]);
     await until(() => a.unreachable.includes(2n));
     expect(b.received).toEqual([]);
+  });
+
+  it('with an allowed common name, accepts only peers whose certificate carries it (--peer-cert-allowed-cn)', async () => {
+    const strict = await member(2n, 1n, { ...tlsAs('peer'), allowedCN: 'peer' });
+    const good = await member(1n, 1n, tlsAs('peer'));
+    good.t.setPeer(2n, [strict.url.replace('http:', 'https:')]);
+    good.t.send([msg(2n, 1n, 1)]);
+    await until(() => strict.received.length === 1);
+    // Signed by the same CA, but its common name is "other".
+    const other = await member(3n, 1n, tlsAs('other'));
+    other.t.setPeer(2n, [strict.url.replace('http:', 'https:')]);
+    other.t.send([msg(2n, 3n, 1)]);
+    await until(() => other.unreachable.includes(2n));
+    expect(strict.received.map((m) => m.from)).toEqual([1n]);
+  });
+
+  it('with an allowed host name, accepts only peers whose certificate is valid for it (--peer-cert-allowed-hostname)', async () => {
+    const strict = await member(2n, 1n, { ...tlsAs('peer'), allowedHostname: 'other.example' });
+    const other = await member(3n, 1n, tlsAs('other'));
+    other.t.setPeer(2n, [strict.url.replace('http:', 'https:')]);
+    other.t.send([msg(2n, 3n, 1)]);
+    await until(() => strict.received.length === 1);
+    const peer = await member(1n, 1n, tlsAs('peer')); // valid for localhost and 127.0.0.1, not other.example
+    peer.t.setPeer(2n, [strict.url.replace('http:', 'https:')]);
+    peer.t.send([msg(2n, 1n, 1)]);
+    await until(() => peer.unreachable.includes(2n));
+    expect(strict.received.map((m) => m.from)).toEqual([3n]);
   });
 
   it('tells a joining member the membership', async () => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { TlsFiles } from '../config.js';
-import { tlsServerOptions } from '../tls.js';
+import { certificateRefusal, tlsServerOptions } from '../tls.js';
 import {
   GrpcCode,
   H2Channel,
@@ -141,7 +141,12 @@ export class PeerTransport {
       const server: NetServer = t
         ? createTlsServer(
             { ...tlsServerOptions(t), ALPNProtocols: ['h2'] },
-            (socket) => this.accept(socket),
+            (socket) => {
+              const refusal = certificateRefusal(socket, t);
+              if (refusal === undefined) return this.accept(socket);
+              this.opts.log.warn('refused a peer connection', { reason: refusal, from: socket.remoteAddress });
+              socket.destroy();
+            },
           )
         : createNetServer({ noDelay: true }, (socket) => this.accept(socket));
       if (t) server.on('tlsClientError', () => undefined);
