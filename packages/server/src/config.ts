@@ -187,17 +187,12 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   const flag = (name: string): boolean => lookup(name).value === 'true';
   const int = (name: string): number => Number(get(name));
   const name = get('name');
-  const urls = (flagName: string): string[] =>
-    get(flagName)
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean)
-      .map((u) => u.replace(/\/$/, ''));
   const list = (flagName: string): string[] =>
     get(flagName)
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean);
+  const urls = (flagName: string): string[] => list(flagName).map((u) => u.replace(/\/$/, ''));
   const peerUrls = urls('initial-advertise-peer-urls');
   const clusterSpec = get('initial-cluster') || `${name}=${peerUrls.join(`,${name}=`)}`;
   const initialCluster = new Map<string, string[]>();
