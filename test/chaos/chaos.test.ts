@@ -2,8 +2,9 @@
  * The chaos suite end to end, as `npm run chaos` runs it (the built test/dist/chaos/main.js, `npx tsc -b` first):
  *  - a short run against a 3-member latchkey cluster: zero violations, faults of several kinds injected, and
  *    every checker checked operations;
+ *  - a shorter run against 5 members: zero violations;
  *  - the negative control (`--unsafe-control`): every checker reports violations, and the run says so.
- * Replay a run with CHAOS_SEED=… (the seed is in the failure message).
+ * Replay a run with CHAOS_SEED=… (CHAOS_SEED5=… for the 5-member one; the seed is in the failure message).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -58,6 +59,23 @@ describe('chaos - a short run against latchkey', () => {
     expect(report.network, summary).toBeDefined();
     expect(report.network!.connections, summary).toBeGreaterThan(0);
     expect(report.network!.unidentified, summary).toBeLessThanOrEqual(Math.max(2, report.network!.connections * 0.02));
+  }, 180_000);
+});
+
+describe('chaos - a short run against 5 members', () => {
+  // Five members reach states three do not: a replaced member catching up by snapshot while another lags (the
+  // watch bug of stop 18 showed only there), two members down at once with the cluster still available.
+  it('finds no violations', async () => {
+    const seed = seedFromEnv('CHAOS_SEED5', 41);
+    const { code, report, stdout } = await chaos(['--duration', '40', '--seed', String(seed), '--members', '5', '--workers', '4']);
+    const summary = `seed ${seed}:\n${stdout}`;
+    expect(report.violations, summary).toBe(0);
+    expect(code, summary).toBe(0);
+    expect(report.ok, summary).toBe(true);
+    expect(report.operations, summary).toBeGreaterThan(2_000);
+    for (const name of ['lock', 'register', 'set', 'watch', 'election']) {
+      expect(report.checkers[name]?.operations, `${name} ${summary}`).toBeGreaterThan(20);
+    }
   }, 180_000);
 });
 
