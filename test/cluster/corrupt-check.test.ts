@@ -4,6 +4,9 @@
  * decodes), and the check must stop it; without the check the same member starts and serves the altered value,
  * and `endpoint hashkv` shows the divergence (the control: the alteration is real, and only the check catches it).
  * The flag travels as etcd's environment variable (ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK), set per restart.
+ * Then the periodic check (--experimental-corrupt-check-time 1s): no alarm while the data agree; after the same
+ * alteration on a follower, the leader raises CORRUPT against that follower, writes fail with etcd's "corrupt
+ * cluster", and reads go on.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -84,4 +87,34 @@ describe('initial corruption check', () => {
     expect(hashes).toHaveLength(2);
     expect(hashes[0]!.HashKV.hash).not.toBe(hashes[1]!.HashKV.hash);
   }, 120_000);
+
+  it('--experimental-corrupt-check-time: the leader raises CORRUPT against a diverged member, and writes stop', async () => {
+    const c = await Cluster.start({ kind: 'latchkey', size: 3, extraArgs: ['--experimental-corrupt-check-time', '1s'] });
+    clusters.push(c);
+    const leader = await c.leader();
+    const victim = c.members.find((m) => m !== leader)!;
+    const victimId = (await c.status()).find((s) => s.endpoint === victim.endpoint)!.memberId.toString(16);
+    await out(leader.endpoint, 'put', 'canary', 'hello-value-0002');
+    for (let i = 0; i < 200 && (await out(victim.endpoint, 'get', 'canary', '--print-value-only', '--consistency=s')) !== 'hello-value-0002'; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // Healthy data: three check intervals pass without an alarm.
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(await out(leader.endpoint, 'alarm', 'list')).toBe('');
+
+    await victim.stop();
+    expect(alterOnDisk(victim, 'hello-value-0002', 'jello-value-0002')).toBe(1);
+    await victim.restart();
+    let alarms = '';
+    for (let i = 0; i < 150 && !alarms.includes('CORRUPT'); i++) {
+      alarms = await out(leader.endpoint, 'alarm', 'list');
+      if (!alarms.includes('CORRUPT')) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(alarms).toBe(`memberID:${BigInt(`0x${victimId}`)} alarm:CORRUPT`);
+    const write = await etcdctl(leader.endpoint, ['put', 'after', 'x']);
+    expect([write.code, write.stderr.trim().split('\n').at(-1)]).toEqual([1, 'Error: etcdserver: corrupt cluster']);
+    // Reads are still served.
+    expect(await out(leader.endpoint, 'get', 'canary', '--print-value-only')).toBe('hello-value-0002');
+  }, 120_000);
 });
+

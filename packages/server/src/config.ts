@@ -34,6 +34,8 @@ export interface Config {
   initialCorruptCheck: boolean;
   /** Restart as the only voter of the cluster (etcd's --force-new-cluster). */
   forceNewCluster: boolean;
+  /** Interval of the leader's corruption check, ms; 0: off. */
+  corruptCheckTimeMs: number;
   autoCompactionMode: 'periodic' | 'revision';
   /** periodic: a duration ("1h", "30m", or hours as a bare number); revision: a revision count. "0" = off. */
   autoCompactionRetention: string;
@@ -284,6 +286,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       strictReconfigCheck: flag('strict-reconfig-check'),
       initialCorruptCheck: flag('experimental-initial-corrupt-check'),
       forceNewCluster: flag('force-new-cluster'),
+      corruptCheckTimeMs: goDurationMs(get('experimental-corrupt-check-time'))!,
       autoCompactionMode: mode,
       autoCompactionRetention: get('auto-compaction-retention'),
       quotaBackendBytes: int('quota-backend-bytes'),

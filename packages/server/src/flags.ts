@@ -180,7 +180,7 @@ export const FLAGS: Record<string, FlagSpec> = {
 
   // ------------------------------------------------------------------ experimental
   'experimental-initial-corrupt-check': { type: 'boolean', default: 'false', help: "On a restart, compare this member's KV hash with its peers' before joining; a mismatch stops it." },
-  'experimental-corrupt-check-time': { type: 'string', default: '0s', check: durationCheck, help: 'Interval between corruption checks by the leader.', refused: 'periodic corruption checks are not implemented (the initial one is)' },
+  'experimental-corrupt-check-time': { type: 'string', default: '0s', check: durationCheck, help: "Interval between the leader's comparisons of the members' KV hashes (0s: none); a divergent member raises the CORRUPT alarm, which stops all writes." },
   'experimental-backend-bbolt-freelist-type': { type: 'string', default: 'array', check: oneOf('array', 'map'), help: "bbolt's freelist type.", inert: NOT_BBOLT },
   'experimental-enable-lease-checkpoint': { type: 'boolean', default: 'false', help: "Replicate leases' remaining time, so that a new leader does not extend them.", inert: "latchkey always records leases' remaining time (every 5 s)" },
   'experimental-compaction-batch-limit': { type: 'string', default: '1000', check: intCheck(1), help: 'Keys deleted per backend transaction during a compaction.', inert: 'latchkey compacts in one backend transaction' },

@@ -4,6 +4,8 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { join } from 'node:path';
 import {
+  AlarmRequest_AlarmAction,
+  AlarmType,
   AuthService,
   ClusterService,
   ElectionService,
@@ -22,6 +24,7 @@ import { WriteBehindBackend } from './backend/write-behind.js';
 import type { Config } from './config.js';
 import { tlsServerOptions } from './tls.js';
 import { standaloneEntries } from './node/force-new-cluster.js';
+import { corruptMember, type PeerHash } from './node/corruption-check.js';
 import { Lessor } from './lease/lessor.js';
 import { KVStore } from './mvcc/store.js';
 import { systemClock, type Clock } from './node/clock.js';
@@ -487,6 +490,20 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
   // etcd's --experimental-initial-corrupt-check: a restarting member compares its data with its peers' before it
   // takes part (a new member has nothing to compare).
   if (config.initialCorruptCheck && !fresh) await checkInitialHash(srv, transport, memberId, config.electionTimeout + 5000, log);
+  // --experimental-corrupt-check-time: the leader compares the members' hashes every interval (one at a time).
+  let corruptCheck: NodeJS.Timeout | undefined;
+  if (config.corruptCheckTimeMs > 0) {
+    let running = false;
+    corruptCheck = setInterval(() => {
+      if (running || !srv.isLeader) return;
+      running = true;
+      checkHashes(srv, transport, memberId, 5000 + 2 * config.electionTimeout, log)
+        .catch((err: unknown) => log.warn('failed to check hash KV', { err: err instanceof Error ? err.message : String(err) }))
+        .finally(() => (running = false));
+    }, config.corruptCheckTimeMs);
+    corruptCheck.unref();
+    log.info('enabled corruption checking', { intervalMs: config.corruptCheckTimeMs });
+  }
   node.start();
   srv.start();
   autoCompactor.start();
@@ -602,6 +619,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       }
       grpcServer.close();
       autoCompactor.stop();
+      clearInterval(corruptCheck);
       await srv.stop();
       hub!.close();
       await node.stop();
@@ -650,4 +668,26 @@ async function checkInitialHash(srv: EtcdServer, transport: PeerTransport, membe
   );
   if (mismatches > 0) throw new Error(`${memberId.toString(16)} found data inconsistency with peers`);
   log.info('initial corruption check passed', { revision: mine.revision, hash: mine.hash, peers: peers.length });
+}
+
+/** One round of the leader's periodic corruption check (see node/corruption-check.ts); raises CORRUPT on a finding. */
+async function checkHashes(srv: EtcdServer, transport: PeerTransport, memberId: bigint, timeoutMs: number, log: Logger): Promise<void> {
+  const before = srv.store.hashKV(0n);
+  const answers = await Promise.all(
+    srv
+      .memberList()
+      .filter((m) => m.id !== memberId)
+      .map((m) =>
+        transport.peerHashKV(m.id, before.revision, timeoutMs).then(
+          (r): PeerHash => ({ memberId: r.header?.memberId ?? m.id, revision: r.header?.revision ?? 0n, hash: r.hash, compactRevision: r.compactRevision }),
+          () => undefined,
+        ),
+      ),
+  );
+  await srv.linearizableRead();
+  const after = srv.store.hashKV(0n);
+  const bad = corruptMember(memberId, before, after, answers.filter((a): a is PeerHash => a !== undefined));
+  if (bad === undefined) return;
+  log.error('found a data inconsistency; raising the CORRUPT alarm', { member: bad.toString(16), revision: before.revision, hash: before.hash });
+  await srv.propose({ alarm: { action: AlarmRequest_AlarmAction.ACTIVATE, memberID: bad, alarm: AlarmType.CORRUPT }, system: true });
 }

@@ -1,5 +1,5 @@
 import { EtcdError, GrpcCode, type WireErrorSpec } from '@latchkey/proto';
-import { KeyNotFoundError } from '../apply/errors.js';
+import { CorruptClusterError, KeyNotFoundError } from '../apply/errors.js';
 import { AuthError } from '../auth/store.js';
 import { LeaseExistsError, LeaseNotFoundError, LeaseTTLTooLargeError } from '../lease/errors.js';
 import { CompactedError, FutureRevisionError, NoSpaceError } from '../mvcc/errors.js';
@@ -37,6 +37,7 @@ export function toWireError(err: unknown): WireErrorSpec & { unexpected?: boolea
   if (err instanceof LeaseExistsError) return EtcdError.LeaseExist;
   if (err instanceof LeaseTTLTooLargeError) return EtcdError.LeaseTTLTooLarge;
   if (err instanceof KeyNotFoundError) return EtcdError.KeyNotFound;
+  if (err instanceof CorruptClusterError) return EtcdError.Corrupt;
   if (err instanceof RequestTooLargeError) return EtcdError.RequestTooLarge;
   if (err instanceof NoLeaderError) return EtcdError.NoLeader;
   if (err instanceof TimeoutError) return EtcdError.Timeout;

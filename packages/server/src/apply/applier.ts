@@ -13,7 +13,7 @@ import type { Change, KVStore } from '../mvcc/store.js';
 import { MvccError } from '../mvcc/errors.js';
 import { LeaseError } from '../lease/errors.js';
 import { checkPut, executeDeleteRange, executePut, executeTxn, isTxnReadOnly } from './kv.js';
-import { BadEntryError, KeyNotFoundError } from './errors.js';
+import { BadEntryError, CorruptClusterError, KeyNotFoundError } from './errors.js';
 import { AlarmStore } from './alarms.js';
 import { NoSpaceError } from '../mvcc/errors.js';
 import { AuthError } from '../auth/store.js';
@@ -179,7 +179,7 @@ export class Applier {
     try {
       return { id: req.id, response: this.dispatch(req) };
     } catch (err) {
-      if (err instanceof MvccError || err instanceof LeaseError || err instanceof KeyNotFoundError || err instanceof AuthError) {
+      if (err instanceof MvccError || err instanceof LeaseError || err instanceof KeyNotFoundError || err instanceof AuthError || err instanceof CorruptClusterError) {
         return { id: req.id, error: err };
       }
       throw err;
@@ -205,6 +205,10 @@ export class Applier {
   private dispatch(req: internalpb.InternalRaftRequest): unknown {
     const auth = this.auth;
     const store = auth.store;
+    // With CORRUPT raised, no write is applied any more (reads are served outside the log), as in etcd.
+    if (this.alarms.has(AlarmType.CORRUPT) && (req.put || req.deleteRange || (req.txn && !isTxnReadOnly(req.txn)) || req.compaction || req.leaseGrant || req.leaseRevoke)) {
+      throw new CorruptClusterError();
+    }
     // Over quota (NOSPACE raised), the store takes no new data: puts, writing transactions and lease grants fail.
     if (this.alarms.has(AlarmType.NOSPACE) && (req.put || req.leaseGrant || (req.txn && !isTxnReadOnly(req.txn)))) {
       throw new NoSpaceError();

@@ -16,3 +16,12 @@ export class BadEntryError extends Error {
     this.name = 'BadEntryError';
   }
 }
+
+/** The CORRUPT alarm is raised: writes are refused until an operator disarms it (etcd's ErrCorrupt). */
+export class CorruptClusterError extends Error {
+  readonly retryable = false;
+  constructor() {
+    super('apply: the cluster is marked corrupt');
+    this.name = 'CorruptClusterError';
+  }
+}
