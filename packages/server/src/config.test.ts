@@ -67,7 +67,9 @@ describe('config - etcd flags latchkey honors, takes without effect, or refuses'
     expect(parse('--enable-v2=false', '--proxy', 'off', '--discovery', '', '--auth-token', 'simple').inert).toEqual([]);
     expect(() => parse('--enable-v2')).toThrow('--enable-v2=true: not supported (latchkey serves the v3 API only)');
     expect(() => parse('--proxy', 'on')).toThrow('--proxy=on: not supported (proxy mode is not implemented)');
-    expect(() => parse('--auth-token', 'jwt,pub-key=a,priv-key=b,sign-method=RS256')).toThrow(/--auth-token=jwt.*only simple tokens/);
+    expect(() => parse('--auth-token', 'jwt,pub-key=/no/such.pub,sign-method=RS256')).toThrow(/--auth-token: ENOENT.*\/no\/such.pub/);
+    expect(() => parse('--auth-token', 'jwt,sign-method=XS256')).toThrow('--auth-token: unsupported sign-method "XS256"');
+    expect(() => parse('--auth-token', 'oauth')).toThrow('--auth-token: invalid value "oauth"');
     expect(() => parseConfig([], { ETCD_DISCOVERY_SRV: 'example.com' })).toThrow('--discovery-srv=example.com: not supported');
   });
 

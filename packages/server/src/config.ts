@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parse as parseYaml } from 'yaml';
+import { parseJwtOption, type JwtOptions } from './auth/jwt-tokens.js';
 import { FLAGS, goDurationMs } from './flags.js';
 import { parseRetention } from './node/auto-compactor.js';
 
@@ -58,6 +59,8 @@ export interface Config {
   warningApplyDurationMs: number;
   /** A simple token's life after its last use, ms. */
   authTokenTtlMs: number;
+  /** JWT tokens (--auth-token jwt,…); undefined: simple tokens. */
+  jwt: JwtOptions | undefined;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** 'stderr', 'stdout' or file paths. */
   logOutputs: string[];
@@ -113,6 +116,16 @@ export function usage(): string {
     'Flags marked "no effect" are taken for etcd compatibility and change nothing; flags marked "refused" are accepted only at their default.',
   );
   return lines.join('\n');
+}
+
+/** --auth-token: undefined for simple tokens, else the JWT options (key files read). */
+function jwtOptions(v: string): JwtOptions | undefined {
+  if (v === 'simple') return undefined;
+  try {
+    return parseJwtOption(v, goDurationMs);
+  } catch (err) {
+    throw new ConfigError(`--auth-token: ${(err as Error).message}`);
+  }
 }
 
 /** Go's strconv.ParseBool, which etcd's boolean flags and environment variables go through. */
@@ -300,6 +313,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       watchProgressNotifyIntervalMs: goDurationMs(get('experimental-watch-progress-notify-interval'))!,
       warningApplyDurationMs: goDurationMs(get('experimental-warning-apply-duration'))!,
       authTokenTtlMs: int('auth-token-ttl') * 1000,
+      jwt: jwtOptions(get('auth-token')),
       logLevel: flag('debug') ? 'debug' : (get('log-level') as Config['logLevel']),
       logOutputs,
       listenMetricsUrls: urls('listen-metrics-urls').map((u) => new URL(u)),

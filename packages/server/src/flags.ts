@@ -156,7 +156,12 @@ export const FLAGS: Record<string, FlagSpec> = {
   'experimental-peer-skip-client-san-verification': { type: 'boolean', default: 'false', help: "Skip the check of a peer client certificate's SAN against its address.", inert: "latchkey does not check a peer client certificate's SANs" },
 
   // ------------------------------------------------------------------ auth
-  'auth-token': { type: 'string', default: 'simple', help: 'The token provider: simple.', check: (v) => (v.split(',')[0] === 'simple' || v.startsWith('jwt') ? undefined : `invalid value "${v}"`), refused: 'only simple tokens are implemented' },
+  'auth-token': {
+    type: 'string',
+    default: 'simple',
+    help: 'The token provider: simple (tokens held by the members), or jwt,pub-key=PATH,priv-key=PATH,sign-method=RS256|PS256|ES256|HS256 (384, 512 too),ttl=DURATION (signed, self-contained tokens).',
+    check: (v) => (v === 'simple' || v === 'jwt' || v.startsWith('jwt,') ? undefined : `invalid value "${v}" (simple or jwt,…)`),
+  },
   'bcrypt-cost': { type: 'string', default: '10', check: intCheck(4, 31), help: 'Cost of the bcrypt password hash.', inert: 'latchkey hashes passwords with scrypt (N=16384, r=8, p=1)' },
   'auth-token-ttl': { type: 'string', default: '300', check: intCheck(1), help: 'Seconds a simple token stays valid after its last use.' },
 

@@ -67,6 +67,7 @@ import { WatchHub } from './watch/hub.js';
 import { AuthGuard } from './auth/guard.js';
 import { AuthStore } from './auth/store.js';
 import { SimpleTokens } from './auth/tokens.js';
+import { JwtTokens } from './auth/jwt-tokens.js';
 import { ETCD_CLUSTER_VERSION, ETCD_VERSION } from './version.js';
 
 export interface RunningServer {
@@ -154,7 +155,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
 
   // ------------------------------------------------------------------------------ state machine
   let server: EtcdServer | undefined;
-  const tokens = new SimpleTokens(clock, config.authTokenTtlMs);
+  const tokens = config.jwt ? new JwtTokens(config.jwt) : new SimpleTokens(clock, config.authTokenTtlMs);
   let hub: WatchHub | undefined;
   let removedSelf = false;
   const openState = (dir: string): MemberState => {

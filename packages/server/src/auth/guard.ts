@@ -1,6 +1,6 @@
 import type { DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest } from '@latchkey/proto';
 import { AuthError, type AuthStore } from './store.js';
-import type { SimpleTokens } from './tokens.js';
+import type { TokenProvider } from './tokens.js';
 
 /**
  * Who is asking, and the auth revision their rights were checked at (carried into the log with a write, so the
@@ -26,7 +26,7 @@ export interface MetadataLike {
 export class AuthGuard {
   constructor(
     readonly store: AuthStore,
-    readonly tokens: SimpleTokens,
+    readonly tokens: TokenProvider,
   ) {}
 
   /**
@@ -42,7 +42,7 @@ export class AuthGuard {
       throw new AuthError('UserEmpty');
     }
     const t = this.tokens.lookup(token);
-    if (!t) throw new AuthError('InvalidAuthToken');
+    if (!t || (this.tokens.selfContained && t.revision < this.store.revision)) throw new AuthError('InvalidAuthToken');
     return { user: t.user, revision: this.store.revision };
   }
 

@@ -1,12 +1,30 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../node/clock.js';
 
+/** How the guard issues and recognizes auth tokens: simple (below) or JWT (jwt-tokens.ts). */
+export interface TokenProvider {
+  /**
+   * True when tokens carry their own claims: one issued at an auth revision older than the store's newest is
+   * refused (it may name a deleted user or predate a new password), and the client authenticates again.
+   */
+  readonly selfContained: boolean;
+  /** A token for `user`, chosen by the member that proposes the Authenticate request, before proposing it. */
+  mint(user: string, revision: bigint): string;
+  /** Applying Authenticate on every member: the token becomes valid here. */
+  assign(token: string, user: string, revision: bigint): void;
+  /** The user and auth revision of a valid token, or undefined. */
+  lookup(token: string): { user: string; revision: bigint } | undefined;
+  /** Applying a user's deletion or password change: the user's tokens stop working. */
+  revokeUser(user: string): void;
+}
+
 /**
  * Simple tokens (etcd's default token provider): opaque random strings handed out by Authenticate, valid for a
  * TTL that every use extends. Authenticate is replicated, so every member learns each token when it applies the
  * request; the expiry bookkeeping is member-local (like lease deadlines) and never affects replicated state.
  */
-export class SimpleTokens {
+export class SimpleTokens implements TokenProvider {
+  readonly selfContained = false;
   private readonly tokens = new Map<string, { user: string; revision: bigint; expiry: number }>();
 
   constructor(
@@ -15,7 +33,7 @@ export class SimpleTokens {
   ) {}
 
   /** A fresh token, chosen by the member that proposes the Authenticate request. */
-  static mint(): string {
+  mint(): string {
     return `${randomBytes(12).toString('base64url')}.${Date.now().toString(36)}`;
   }
 

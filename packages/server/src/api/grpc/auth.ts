@@ -2,7 +2,6 @@ import { AuthService } from '@latchkey/proto';
 import type { EtcdServer } from '../../node/etcd-server.js';
 import { hashPassword, verifyPassword } from '../../auth/password.js';
 import { AuthError } from '../../auth/store.js';
-import { SimpleTokens } from '../../auth/tokens.js';
 import { header } from '../header.js';
 import type { ServiceImpl } from './h2-server.js';
 
@@ -39,7 +38,7 @@ export function authService(s: EtcdServer): ServiceImpl<typeof AuthService> {
       const u = store.user(req.name);
       const hash = u ? Buffer.from(u.password).toString() : '';
       if (!u || u.options?.noPassword || !(await verifyPassword(req.password, hash))) throw new AuthError('AuthFailed');
-      const token = SimpleTokens.mint();
+      const token = s.auth.tokens.mint(req.name, store.revision);
       await s.propose({ authenticate: { name: req.name, simpleToken: token } });
       return { header: header(s), token };
     },
