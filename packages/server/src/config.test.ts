@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { FLAGS, parseConfig } from './config.js';
 
 const parse = (...argv: string[]) => parseConfig(argv, {}).config!;
+const FIX = (name: string): string => join(new URL('.', import.meta.url).pathname, '../../../test/fixtures/tls', name);
 
 describe('config - backend batching flags', () => {
   it('defaults to etcd’s 100 ms and 10,000 writes, also for an explicit 0', () => {
@@ -71,6 +72,15 @@ describe('config - etcd flags latchkey honors, takes without effect, or refuses'
     expect(() => parse('--auth-token', 'jwt,sign-method=XS256')).toThrow('--auth-token: unsupported sign-method "XS256"');
     expect(() => parse('--auth-token', 'oauth')).toThrow('--auth-token: invalid value "oauth"');
     expect(() => parseConfig([], { ETCD_DISCOVERY_SRV: 'example.com' })).toThrow('--discovery-srv=example.com: not supported');
+  });
+
+  it('--cipher-suites: Go names to OpenSSL ones, etcd’s errors for an unknown name and for HTTP/2 without AES-128-GCM', () => {
+    const tls = (suites: string) => parse('--cert-file', FIX('server.crt'), '--key-file', FIX('server.key'), '--listen-client-urls', 'https://127.0.0.1:2379', '--advertise-client-urls', 'https://127.0.0.1:2379', '--cipher-suites', suites).clientTls!;
+    expect(tls('TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305,TLS_AES_128_GCM_SHA256').ciphers).toBe(
+      'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305',
+    );
+    expect(() => tls('TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_NO_SUCH')).toThrow('--cipher-suites: unexpected TLS cipher suite "TLS_NO_SUCH"');
+    expect(() => tls('TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384')).toThrow('missing an HTTP/2-required AES_128_GCM_SHA256 cipher');
   });
 
   it('still refuses flags etcd does not have', () => {

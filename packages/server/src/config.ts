@@ -4,6 +4,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { parseJwtOption, type JwtOptions } from './auth/jwt-tokens.js';
 import { FLAGS, goDurationMs } from './flags.js';
+import { opensslCiphers } from './tls.js';
 import { parseRetention } from './node/auto-compactor.js';
 
 /**
@@ -88,6 +89,8 @@ export interface TlsFiles {
   ca: Buffer | undefined;
   crl?: Buffer;
   clientCertAuth: boolean;
+  /** Node `ciphers` from --cipher-suites (TLS 1.2 suites named there, TLS 1.3 defaults). */
+  ciphers?: string;
   /** Accept only client certificates with this common name (etcd's --peer-cert-allowed-cn). */
   allowedCN?: string;
   /** Accept only client certificates valid for this host name (--client-cert-allowed-hostname, --peer-cert-allowed-hostname). */
@@ -239,6 +242,12 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       throw new ConfigError(`--${f}: cannot read ${p}: ${(err as Error).message}`);
     }
   };
+  let ciphers: string | undefined;
+  try {
+    ciphers = list('cipher-suites').length > 0 ? opensslCiphers(list('cipher-suites')) : undefined;
+  } catch (err) {
+    throw new ConfigError(`--cipher-suites: ${(err as Error).message}`);
+  }
   const tls = (prefix: '' | 'peer-', caFlag: string, authFlag: string, urlFlags: string[]): TlsFiles | undefined => {
     const certFlag = `${prefix}cert-file`;
     const keyFlag = `${prefix}key-file`;
@@ -267,11 +276,17 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       ca: ca ? read(caFlag, ca) : undefined,
       ...(crl ? { crl: read(crlFlag, crl) } : {}),
       clientCertAuth,
+      ...(ciphers ? { ciphers } : {}),
       ...(allowedCN ? { allowedCN } : {}),
       ...(allowedHostname ? { allowedHostname } : {}),
     };
   };
   const clientTls = tls('', 'trusted-ca-file', 'client-cert-auth', ['listen-client-urls', 'advertise-client-urls']);
+  // Go's HTTP/2 (and so etcd's client listener) needs an AES-128-GCM suite among the TLS 1.2 ones.
+  const suites = list('cipher-suites');
+  if (clientTls && suites.length > 0 && !suites.some((n) => n === 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256' || n === 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256')) {
+    throw new ConfigError('--cipher-suites: http2: TLSConfig.CipherSuites is missing an HTTP/2-required AES_128_GCM_SHA256 cipher (need at least one of TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 or TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)');
+  }
   const peerTls = tls('peer-', 'peer-trusted-ca-file', 'peer-client-cert-auth', ['listen-peer-urls', 'initial-advertise-peer-urls']);
   const heartbeatInterval = int('heartbeat-interval');
   const electionTimeout = int('election-timeout');

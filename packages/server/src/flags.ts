@@ -150,7 +150,7 @@ export const FLAGS: Record<string, FlagSpec> = {
   'peer-cert-allowed-hostname': { type: 'string', default: '', help: 'With --peer-client-cert-auth: accept only peer certificates valid for this host name.' },
   'peer-auto-tls': { type: 'boolean', default: 'false', help: 'Talk to peers with a generated self-signed certificate.', refused: 'not implemented: pass --peer-cert-file and --peer-key-file' },
   'peer-crl-file': { type: 'string', default: '', help: 'Path to a PEM certificate revocation list: peer certificates it names are refused.' },
-  'cipher-suites': { type: 'string', default: '', help: 'TLS cipher suites to allow between server and clients or peers.', refused: "not implemented: Node's TLS defaults apply" },
+  'cipher-suites': { type: 'string', default: '', help: "TLS 1.2 cipher suites (Go's names, comma-separated) allowed between server and clients and between peers; TLS 1.3 keeps its defaults, as in Go." },
   cors: { type: 'string', default: '*', check: originsCheck, help: 'Origins allowed to call the JSON gateway from a browser (CORS): comma-separated, or * for any.' },
   'host-whitelist': { type: 'string', default: '*', check: originsCheck, help: 'Host header values a plain-HTTP gateway request may carry (DNS rebinding protection): comma-separated, or * for any.' },
   'experimental-peer-skip-client-san-verification': { type: 'boolean', default: 'false', help: "Skip the check of a peer client certificate's SAN against its address.", inert: "latchkey does not check a peer client certificate's SANs" },

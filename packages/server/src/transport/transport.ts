@@ -492,7 +492,7 @@ class PeerConnection {
     if (this.socket) return this.socket;
     const t = this.opts.tls;
     const s: Socket | TLSSocket = t
-      ? tlsConnect({ host: this.host, port: this.port, cert: t.cert, key: t.key, ...(t.ca ? { ca: t.ca } : {}), ...(isIP(this.host) ? {} : { servername: this.host }) })
+      ? tlsConnect({ host: this.host, port: this.port, cert: t.cert, key: t.key, ...(t.ca ? { ca: t.ca } : {}), ...(t.ciphers ? { ciphers: t.ciphers } : {}), ...(isIP(this.host) ? {} : { servername: this.host }) })
       : netConnect({ host: this.host, port: this.port, noDelay: true });
     s.setNoDelay(true);
     const preface = Buffer.allocUnsafe(PREFACE_LEN);
