@@ -23,6 +23,7 @@ import { LmdbBackend } from './backend/lmdb-backend.js';
 import { WriteBehindBackend } from './backend/write-behind.js';
 import type { Config } from './config.js';
 import { tlsServerOptions } from './tls.js';
+import { RequireLeader } from './api/require-leader.js';
 import { standaloneEntries } from './node/force-new-cluster.js';
 import { corruptMember, type PeerHash } from './node/corruption-check.js';
 import { Lessor } from './lease/lessor.js';
@@ -522,10 +523,14 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     },
   });
   const impls = new Map<ServiceDesc, Record<string, unknown>>();
+  const requireLeader = new RequireLeader(() => srv.leader !== 0n);
   const add = <S extends ServiceDesc>(desc: S, impl: ServiceImpl<S>): void => {
-    grpcServer.addService(desc, impl);
-    impls.set(desc, impl as Record<string, unknown>);
+    const wrapped = requireLeader.wrap(desc, impl);
+    grpcServer.addService(desc, wrapped);
+    impls.set(desc, wrapped as Record<string, unknown>);
   };
+  const leaderCheck = setInterval(() => requireLeader.check(), config.electionTimeout);
+  leaderCheck.unref();
   add(KVService, kvService(srv, config.maxTxnOps));
   add(LeaseService, leaseService(srv));
   add(MaintenanceService, maintenanceService(srv, snapshotHandler(srv, memberDir)));
@@ -621,6 +626,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       grpcServer.close();
       autoCompactor.stop();
       clearInterval(corruptCheck);
+      clearInterval(leaderCheck);
       await srv.stop();
       hub!.close();
       await node.stop();
