@@ -4,8 +4,6 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { join } from 'node:path';
 import {
-  AlarmRequest_AlarmAction,
-  AlarmType,
   AuthService,
   ClusterService,
   ElectionService,
@@ -25,7 +23,7 @@ import type { Config } from './config.js';
 import { tlsServerOptions } from './tls.js';
 import { RequireLeader } from './api/require-leader.js';
 import { standaloneEntries } from './node/force-new-cluster.js';
-import { corruptMember, type PeerHash } from './node/corruption-check.js';
+import { HashChecks } from './node/hash-checks.js';
 import { Lessor } from './lease/lessor.js';
 import { KVStore } from './mvcc/store.js';
 import { systemClock, type Clock } from './node/clock.js';
@@ -491,7 +489,8 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
   );
   // etcd's --experimental-initial-corrupt-check: a restarting member compares its data with its peers' before it
   // takes part (a new member has nothing to compare).
-  if (config.initialCorruptCheck && !fresh) await checkInitialHash(srv, transport, memberId, config.electionTimeout + 5000, log);
+  const hashChecks = new HashChecks(srv, memberId, (id, rev, ms) => transport.peerHashKV(id, rev, ms), log);
+  if (config.initialCorruptCheck && !fresh) await hashChecks.initial(config.electionTimeout + 5000);
   // --experimental-corrupt-check-time: the leader compares the members' hashes every interval (one at a time).
   let corruptCheck: NodeJS.Timeout | undefined;
   if (config.corruptCheckTimeMs > 0) {
@@ -499,7 +498,8 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     corruptCheck = setInterval(() => {
       if (running || !srv.isLeader) return;
       running = true;
-      checkHashes(srv, transport, memberId, 5000 + 2 * config.electionTimeout, log)
+      hashChecks
+        .periodic(5000 + 2 * config.electionTimeout)
         .catch((err: unknown) => log.warn('failed to check hash KV', { err: err instanceof Error ? err.message : String(err) }))
         .finally(() => (running = false));
     }, config.corruptCheckTimeMs);
@@ -645,56 +645,4 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     void stop().then(markRemoved);
   };
   return { server: srv, clientAddresses, stop, removed };
-}
-
-/**
- * Asks every peer for its KV hash at this member's revision and throws when one that compacted at the same
- * revision has another hash (the data diverged). Peers that are down, behind (FutureRev) or compacted past it
- * are skipped with a warning, as etcd does.
- */
-async function checkInitialHash(srv: EtcdServer, transport: PeerTransport, memberId: bigint, timeoutMs: number, log: Logger): Promise<void> {
-  const mine = srv.store.hashKV(0n);
-  let mismatches = 0;
-  const peers = srv.memberList().filter((m) => m.id !== memberId);
-  await Promise.all(
-    peers.map(async (p) => {
-      const peer = p.id.toString(16);
-      try {
-        const theirs = await transport.peerHashKV(p.id, mine.revision, timeoutMs);
-        if (theirs.hash === mine.hash) return;
-        if (theirs.compactRevision !== mine.compactRevision) {
-          log.warn('cannot compare the KV hash with a peer: different compact revisions', { peer, compactRevision: mine.compactRevision, peerCompactRevision: theirs.compactRevision });
-          return;
-        }
-        mismatches++;
-        log.error('found a KV hash mismatch with a peer', { peer, revision: mine.revision, hash: mine.hash, peerHash: theirs.hash });
-      } catch (err) {
-        log.warn('cannot get the KV hash of a peer', { peer, err: err instanceof Error ? err.message : String(err) });
-      }
-    }),
-  );
-  if (mismatches > 0) throw new Error(`${memberId.toString(16)} found data inconsistency with peers`);
-  log.info('initial corruption check passed', { revision: mine.revision, hash: mine.hash, peers: peers.length });
-}
-
-/** One round of the leader's periodic corruption check (see node/corruption-check.ts); raises CORRUPT on a finding. */
-async function checkHashes(srv: EtcdServer, transport: PeerTransport, memberId: bigint, timeoutMs: number, log: Logger): Promise<void> {
-  const before = srv.store.hashKV(0n);
-  const answers = await Promise.all(
-    srv
-      .memberList()
-      .filter((m) => m.id !== memberId)
-      .map((m) =>
-        transport.peerHashKV(m.id, before.revision, timeoutMs).then(
-          (r): PeerHash => ({ memberId: r.header?.memberId ?? m.id, revision: r.header?.revision ?? 0n, hash: r.hash, compactRevision: r.compactRevision }),
-          () => undefined,
-        ),
-      ),
-  );
-  await srv.linearizableRead();
-  const after = srv.store.hashKV(0n);
-  const bad = corruptMember(memberId, before, after, answers.filter((a): a is PeerHash => a !== undefined));
-  if (bad === undefined) return;
-  log.error('found a data inconsistency; raising the CORRUPT alarm', { member: bad.toString(16), revision: before.revision, hash: before.hash });
-  await srv.propose({ alarm: { action: AlarmRequest_AlarmAction.ACTIVATE, memberID: bad, alarm: AlarmType.CORRUPT }, system: true });
 }
