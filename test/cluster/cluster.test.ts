@@ -3,22 +3,15 @@
  * formation, leader failover, catch-up after a restart (by log and by snapshot), joining and removing
  * members, and what a member cut off from the others may and may not do.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { Cluster, whileUnhealthy } from '../harness/cluster.js';
+import { describe, expect, it } from 'vitest';
+import { whileUnhealthy, type Cluster } from '../harness/cluster.js';
 import { etcdctl } from '../harness/etcdctl.js';
+import { useClusters } from '../harness/vitest.js';
 
-const clusters: Cluster[] = [];
-afterEach(async (ctx) => {
-  const failed = ctx.task.result?.state === 'fail';
-  for (const c of clusters.splice(0)) {
-    if (failed) console.error(`cluster logs kept:\n${c.members.map((m) => `  ${m.logPath}`).join('\n')}`);
-    await c.dispose({ keepFiles: failed });
-  }
-});
+const clusters = useClusters();
 
 async function start(extraArgs: string[] = []): Promise<Cluster> {
-  const c = await Cluster.start({ kind: 'latchkey', size: 3, extraArgs });
-  clusters.push(c);
+  const c = await clusters.start({ kind: 'latchkey', size: 3, extraArgs });
   return c;
 }
 

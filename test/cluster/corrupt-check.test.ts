@@ -11,19 +11,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { open } from 'lmdb';
-import { afterEach, describe, expect, it } from 'vitest';
-import { Cluster } from '../harness/cluster.js';
+import { describe, expect, it } from 'vitest';
 import { etcdctl } from '../harness/etcdctl.js';
 import type { Member } from '../harness/processes.js';
+import { useClusters } from '../harness/vitest.js';
+import { until } from '../harness/wait.js';
 
-const clusters: Cluster[] = [];
-afterEach(async (ctx) => {
-  const failed = ctx.task.result?.state === 'fail';
-  for (const c of clusters.splice(0)) {
-    if (failed) console.error(`cluster logs kept:\n${c.members.map((m) => `  ${m.logPath}`).join('\n')}`);
-    await c.dispose({ keepFiles: failed });
-  }
-});
+const clusters = useClusters();
 
 const CHECK = { ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK: 'true' };
 
@@ -63,13 +57,10 @@ function alterOnDisk(m: Member, from: string, to: string): number {
 
 describe('initial corruption check', () => {
   it('passes on a healthy restart, stops a member whose data diverged, and only the check stops it', async () => {
-    const c = await Cluster.start({ kind: 'latchkey', size: 3 });
-    clusters.push(c);
+    const c = await clusters.start({ kind: 'latchkey', size: 3 });
     const [m1, , m3] = c.members as [Member, Member, Member];
     await out(m1.endpoint, 'put', 'canary', 'hello-value-0001');
-    for (let i = 0; i < 200 && (await out(m3.endpoint, 'get', 'canary', '--print-value-only', '--consistency=s')) !== 'hello-value-0001'; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await until(async () => (await out(m3.endpoint, 'get', 'canary', '--print-value-only', '--consistency=s')) === 'hello-value-0001', 'm3 to apply the canary', 10_000);
 
     await m3.restart({ env: CHECK });
     expect(lastRun(m3)).toContain('initial corruption check passed');
@@ -89,15 +80,12 @@ describe('initial corruption check', () => {
   }, 120_000);
 
   it('--experimental-corrupt-check-time: the leader raises CORRUPT against a diverged member, and writes stop', async () => {
-    const c = await Cluster.start({ kind: 'latchkey', size: 3, extraArgs: ['--experimental-corrupt-check-time', '1s'] });
-    clusters.push(c);
+    const c = await clusters.start({ kind: 'latchkey', size: 3, extraArgs: ['--experimental-corrupt-check-time', '1s'] });
     const leader = await c.leader();
     const victim = c.members.find((m) => m !== leader)!;
     const victimId = (await c.status()).find((s) => s.endpoint === victim.endpoint)!.memberId.toString(16);
     await out(leader.endpoint, 'put', 'canary', 'hello-value-0002');
-    for (let i = 0; i < 200 && (await out(victim.endpoint, 'get', 'canary', '--print-value-only', '--consistency=s')) !== 'hello-value-0002'; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await until(async () => (await out(victim.endpoint, 'get', 'canary', '--print-value-only', '--consistency=s')) === 'hello-value-0002', 'the follower to apply the canary', 10_000);
     // Healthy data: three check intervals pass without an alarm.
     await new Promise((r) => setTimeout(r, 3_000));
     expect(await out(leader.endpoint, 'alarm', 'list')).toBe('');

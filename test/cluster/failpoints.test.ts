@@ -7,20 +7,14 @@
  * The save/send/apply points crash the leader; the snapshot points crash a follower while it installs a
  * snapshot from the leader (it was kept down while the leader's log was compacted).
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { Cluster } from '../harness/cluster.js';
+import { describe, expect, it } from 'vitest';
+import type { Cluster } from '../harness/cluster.js';
 import { etcdctl } from '../harness/etcdctl.js';
 import { KvClient, text, utf8 } from '../harness/kv-client.js';
 import type { Member } from '../harness/processes.js';
+import { useClusters } from '../harness/vitest.js';
 
-const clusters: Cluster[] = [];
-afterEach(async (ctx) => {
-  const failed = ctx.task.result?.state === 'fail';
-  for (const c of clusters.splice(0)) {
-    if (failed) console.error(`cluster logs kept:\n${c.members.map((m) => `  ${m.logPath}`).join('\n')}`);
-    await c.dispose({ keepFiles: failed });
-  }
-});
+const clusters = useClusters();
 
 interface Ack {
   key: string;
@@ -103,8 +97,7 @@ const SNAPSHOT_POINTS = ['raftBeforeApplySnapshot', 'raftBeforeSaveSnapshot', 'r
 describe('failpoints - a crash at each step of the driver loop loses nothing acknowledged', () => {
   for (const fp of LEADER_POINTS) {
     it(`failpoint - ${fp} on the leader`, async () => {
-      const c = await Cluster.start({ kind: 'latchkey', size: 3 });
-      clusters.push(c);
+      const c = await clusters.start({ kind: 'latchkey', size: 3 });
       const leader = await c.leader();
       await leader.restart({ env: { LATCHKEY_FAILPOINTS: `${fp}=panic@30` } });
       await c.leader();
@@ -121,8 +114,7 @@ describe('failpoints - a crash at each step of the driver loop loses nothing ack
 
   for (const fp of SNAPSHOT_POINTS) {
     it(`failpoint - ${fp} on a follower installing a snapshot`, async () => {
-      const c = await Cluster.start({ kind: 'latchkey', size: 3, extraArgs: ['--snapshot-count', '20', '--experimental-snapshot-catchup-entries', '5'] });
-      clusters.push(c);
+      const c = await clusters.start({ kind: 'latchkey', size: 3, extraArgs: ['--snapshot-count', '20', '--experimental-snapshot-catchup-entries', '5'] });
       const leader = await c.leader();
       const follower: Member = c.members.find((m) => m !== leader)!;
       await follower.kill('SIGKILL');

@@ -4,19 +4,13 @@
  * environment variable) and must come back as a one-member cluster with all the data, take writes, and stay
  * that way when restarted again without the flag. Both servers must tell the same story.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { Cluster } from '../harness/cluster.js';
+import { describe, expect, it } from 'vitest';
 import { etcdctl } from '../harness/etcdctl.js';
 import type { Member, MemberKind } from '../harness/processes.js';
+import { useClusters } from '../harness/vitest.js';
+import { until } from '../harness/wait.js';
 
-const clusters: Cluster[] = [];
-afterEach(async (ctx) => {
-  const failed = ctx.task.result?.state === 'fail';
-  for (const c of clusters.splice(0)) {
-    if (failed) console.error(`cluster logs kept:\n${c.members.map((m) => `  ${m.logPath}`).join('\n')}`);
-    await c.dispose({ keepFiles: failed });
-  }
-});
+const clusters = useClusters();
 
 async function ok(m: Member, ...args: string[]): Promise<string> {
   const r = await etcdctl(m.endpoint, args);
@@ -32,13 +26,12 @@ interface Story {
 }
 
 async function story(kind: MemberKind): Promise<Story> {
-  const c = await Cluster.start({ kind, size: 3 });
-  clusters.push(c);
+  const c = await clusters.start({ kind, size: 3 });
   const leader = await c.leader();
   for (let i = 1; i <= 5; i++) await ok(leader, 'put', `k${i}`, `v${i}`);
   const survivor = c.members.find((m) => m !== leader)!;
   // The survivor must have the writes before the others are lost (they are committed, but may not be applied).
-  for (let i = 0; i < 200 && (await ok(survivor, 'get', 'k5', '--print-value-only', '--consistency=s')) !== 'v5'; i++) await new Promise((r) => setTimeout(r, 25));
+  await until(async () => (await ok(survivor, 'get', 'k5', '--print-value-only', '--consistency=s')) === 'v5', 'the survivor to apply k5', 10_000);
   const beforeLoss = Number(JSON.parse(await ok(survivor, 'get', 'k5', '-w', 'json', '--consistency=s')).header.revision);
   for (const m of c.members) if (m !== survivor) await m.kill('SIGKILL');
   const lost = await etcdctl(survivor.endpoint, ['put', 'lost', 'x', '--command-timeout=2s']);
@@ -63,7 +56,7 @@ async function story(kind: MemberKind): Promise<Story> {
 describe('force new cluster - the same recovery as etcd 3.4', () => {
   it('a survivor of a lost quorum comes back alone with its data, takes writes, and stays alone', async () => {
     const etcd = await story('etcd');
-    for (const c of clusters.splice(0)) await c.dispose();
+    await clusters.disposeAll();
     const latchkey = await story('latchkey');
     const expected: Story = {
       beforeLoss: etcd.beforeLoss,

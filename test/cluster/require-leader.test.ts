@@ -4,24 +4,16 @@
  * few election timeouts (both of its peers SIGKILLed), so that the client can go elsewhere instead of waiting on a
  * cut-off member. etcdctl then exits; both servers must make it exit the same way.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { Cluster } from '../harness/cluster.js';
+import { describe, expect, it } from 'vitest';
 import { etcdctl } from '../harness/etcdctl.js';
 import { etcdctlStream } from '../harness/etcdctl-stream.js';
 import type { MemberKind } from '../harness/processes.js';
+import { useClusters } from '../harness/vitest.js';
 
-const clusters: Cluster[] = [];
-afterEach(async (ctx) => {
-  const failed = ctx.task.result?.state === 'fail';
-  for (const c of clusters.splice(0)) {
-    if (failed) console.error(`cluster logs kept:\n${c.members.map((m) => `  ${m.logPath}`).join('\n')}`);
-    await c.dispose({ keepFiles: failed });
-  }
-});
+const clusters = useClusters();
 
 async function story(kind: MemberKind): Promise<{ sawEvent: boolean; exited: boolean; code: number | null; stderr: string; seconds: number }> {
-  const c = await Cluster.start({ kind, size: 3 });
-  clusters.push(c);
+  const c = await clusters.start({ kind, size: 3 });
   const leader = await c.leader();
   const survivor = c.members.find((m) => m !== leader)!;
   const w = etcdctlStream(survivor.endpoint, ['watch', 'k']);
@@ -46,7 +38,7 @@ async function story(kind: MemberKind): Promise<{ sawEvent: boolean; exited: boo
 describe('require leader - the same as etcd 3.4', () => {
   it('a watch on a member left without a leader is ended with "no leader", and etcdctl exits', async () => {
     const etcd = await story('etcd');
-    for (const c of clusters.splice(0)) await c.dispose();
+    await clusters.disposeAll();
     const latchkey = await story('latchkey');
     const strip = ({ seconds: _s, ...rest }: typeof etcd) => rest;
     expect(strip(etcd)).toMatchObject({ sawEvent: true, exited: true });

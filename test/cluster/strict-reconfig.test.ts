@@ -10,19 +10,13 @@
  * Every request goes to the leader.
  * Then, latchkey only: with --strict-reconfig-check=false, step 3 is accepted.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { Cluster, whileUnhealthy } from '../harness/cluster.js';
+import { describe, expect, it } from 'vitest';
+import { repeatUntil, whileUnhealthy, type Cluster } from '../harness/cluster.js';
 import { etcdctl, type EtcdctlResult } from '../harness/etcdctl.js';
 import type { Member, MemberKind } from '../harness/processes.js';
+import { useClusters } from '../harness/vitest.js';
 
-const clusters: Cluster[] = [];
-afterEach(async (ctx) => {
-  const failed = ctx.task.result?.state === 'fail';
-  for (const c of clusters.splice(0)) {
-    if (failed) console.error(`cluster logs kept:\n${c.members.map((m) => `  ${m.logPath}`).join('\n')}`);
-    await c.dispose({ keepFiles: failed });
-  }
-});
+const clusters = useClusters();
 
 const UNHEALTHY = 'etcdserver: unhealthy cluster';
 const URL_TAKEN = 'etcdserver: Peer URLs already exists';
@@ -37,28 +31,20 @@ function answer(r: EtcdctlResult): { code: number; out: string } {
   return { code: r.code, out: text.replace(/\b(Member|cluster) +[0-9a-f]+\b/g, '$1 <id>') };
 }
 
-/** Repeats `run` until its output contains `want` (or 30 s pass); returns the last result. */
-async function until(want: string, run: () => Promise<EtcdctlResult>): Promise<EtcdctlResult> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const r = await run();
-    if (`${r.stdout}${r.stderr}`.includes(want) || Date.now() > deadline) return r;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
+/** Repeats `run` until its output contains `want` (or 30 s pass). */
+const untilOutput = (want: string, run: () => Promise<EtcdctlResult>): Promise<EtcdctlResult> => repeatUntil(run, (r) => `${r.stdout}${r.stderr}`.includes(want));
 
 async function scenario(kind: MemberKind, extraArgs: string[] = []): Promise<{ cluster: Cluster; ids: string[]; steps: { code: number; out: string }[] }> {
-  const c = await Cluster.start({ kind, size: 3, extraArgs });
-  clusters.push(c);
+  const c = await clusters.start({ kind, size: 3, extraArgs });
   // Asked of the leader, and the member killed is a follower: no election gets in the way of the last removal.
   const leader = await c.leader();
   const [live, dead] = c.members.filter((m) => m !== leader) as [Member, Member];
   const st = await c.status();
   const ids = [leader, live, dead].map((m) => st.find((s) => s.endpoint === m.endpoint)!.memberId.toString(16));
   const probe = () => etcdctl(leader.endpoint, ['member', 'add', 'probe', `--peer-urls=${live.peerUrl}`]);
-  const steps = [answer(await until(URL_TAKEN, probe))];
+  const steps = [answer(await untilOutput(URL_TAKEN, probe))];
   await dead.kill('SIGKILL');
-  steps.push(answer(await until(UNHEALTHY, probe)));
+  steps.push(answer(await untilOutput(UNHEALTHY, probe)));
   steps.push(answer(await etcdctl(leader.endpoint, ['member', 'remove', ids[1]!])));
   steps.push(answer(await whileUnhealthy(() => etcdctl(leader.endpoint, ['member', 'remove', ids[2]!]))));
   const list = await etcdctl(leader.endpoint, ['member', 'list']);
@@ -69,7 +55,7 @@ async function scenario(kind: MemberKind, extraArgs: string[] = []): Promise<{ c
 describe('strict reconfig check - the same refusals as etcd 3.4', () => {
   it('refuses to add while a voter is down and to remove a live voter without an active quorum; removes a dead one', async () => {
     const etcd = await scenario('etcd');
-    await etcd.cluster.dispose();
+    await clusters.disposeAll();
     const latchkey = await scenario('latchkey');
     const expected = [
       { code: 1, out: `Error: ${URL_TAKEN}` },
@@ -83,8 +69,7 @@ describe('strict reconfig check - the same refusals as etcd 3.4', () => {
   }, 180_000);
 
   it('with --strict-reconfig-check=false, latchkey removes the live voter', async () => {
-    const c = await Cluster.start({ kind: 'latchkey', size: 3, extraArgs: ['--strict-reconfig-check=false'] });
-    clusters.push(c);
+    const c = await clusters.start({ kind: 'latchkey', size: 3, extraArgs: ['--strict-reconfig-check=false'] });
     const st = await c.status();
     const id = st.find((s) => s.endpoint === c.members[1]!.endpoint)!.memberId.toString(16);
     await c.members[2]!.kill('SIGKILL');

@@ -28,6 +28,7 @@ import { etcdctl } from '../harness/etcdctl.js';
 import { freePorts } from '../harness/ports.js';
 import { Member, type MemberKind } from '../harness/processes.js';
 import { useMembers } from '../harness/vitest.js';
+import { until } from '../harness/wait.js';
 
 const TOKEN = 'latchkey-test';
 const COMPACT_AT = 6;
@@ -196,14 +197,7 @@ describe('snapshot in etcd format', () => {
     for (const m of cluster) expect(await served(m, src.lease), m.name).toEqual(expected);
     // The restored cluster replicates what comes after the snapshot.
     expect(JSON.parse(await ok(cluster[1]!, ['put', 'after', '1', '-w', 'json'])).header.revision).toBe(12);
-    for (const m of cluster) {
-      let seen = '';
-      for (let i = 0; i < 200 && seen !== '1'; i++) {
-        seen = (await ok(m, ['get', 'after', '--print-value-only', '--consistency=s'])).trim();
-        if (seen !== '1') await new Promise((r) => setTimeout(r, 25));
-      }
-      expect(seen, m.name).toBe('1');
-    }
+    for (const m of cluster) await until(async () => (await ok(m, ['get', 'after', '--print-value-only', '--consistency=s'])).trim() === '1', `${m.name} to apply the write`, 10_000);
   }, 90_000);
 
   test('snapshot - latchkey → latchkey: restoreSnapshot of latchkey\'s own snapshot', async () => {

@@ -150,17 +150,22 @@ export class Cluster {
   }
 }
 
+/** Repeats an etcdctl command until `done` holds for its result or `timeoutMs` passes; returns the last result. */
+export async function repeatUntil(run: () => Promise<EtcdctlResult>, done: (r: EtcdctlResult) => boolean, timeoutMs = 30_000): Promise<EtcdctlResult> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await run();
+    if (done(r) || Date.now() > deadline) return r;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
 /**
  * Repeats an etcdctl membership command while the cluster refuses it as "unhealthy cluster": under
  * --strict-reconfig-check (the default, in etcd as here) a change waits until every voter has been connected
  * for 5 s, which is not yet the case just after a start, a restart or a partition. Gives up after `timeoutMs`
  * and returns the last result.
  */
-export async function whileUnhealthy(run: () => Promise<EtcdctlResult>, timeoutMs = 30_000): Promise<EtcdctlResult> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await run();
-    if (r.code === 0 || !r.stderr.includes('etcdserver: unhealthy cluster') || Date.now() > deadline) return r;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
+export function whileUnhealthy(run: () => Promise<EtcdctlResult>, timeoutMs = 30_000): Promise<EtcdctlResult> {
+  return repeatUntil(run, (r) => r.code === 0 || !r.stderr.includes('etcdserver: unhealthy cluster'), timeoutMs);
 }

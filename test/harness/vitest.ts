@@ -15,6 +15,7 @@
  * Temp dirs are deleted after a passing test and kept after a failing one (their paths are printed).
  */
 import { afterAll, afterEach } from 'vitest';
+import { Cluster, type ClusterOptions } from './cluster.js';
 import { Member, type MemberOptions } from './processes.js';
 
 export interface MemberSet {
@@ -66,4 +67,36 @@ export function useMembers(options: { scope?: 'test' | 'file'; logTailLines?: nu
     });
   }
   return set;
+}
+
+export interface ClusterSet {
+  /** Starts a cluster (see `Cluster.start`) and tracks it for cleanup. */
+  start(options: ClusterOptions): Promise<Cluster>;
+  /** Stops and deletes the tracked clusters now (for a test that runs one kind after another). */
+  disposeAll(): Promise<void>;
+}
+
+/**
+ * Clusters started through the returned set are stopped after each test; after a failing one their files are
+ * kept and the member logs' paths printed.
+ */
+export function useClusters(): ClusterSet {
+  const clusters: Cluster[] = [];
+  afterEach(async (ctx) => {
+    const failed = ctx.task.result?.state === 'fail';
+    for (const c of clusters.splice(0)) {
+      if (failed) console.error(`cluster logs kept:\n${c.members.map((m) => `  ${m.logPath}`).join('\n')}`);
+      await c.dispose({ keepFiles: failed });
+    }
+  });
+  return {
+    async start(options) {
+      const c = await Cluster.start(options);
+      clusters.push(c);
+      return c;
+    },
+    async disposeAll() {
+      for (const c of clusters.splice(0)) await c.dispose();
+    },
+  };
 }
