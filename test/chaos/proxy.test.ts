@@ -27,6 +27,9 @@ async function echoServer(): Promise<number> {
 const names = new Map<number, string>();
 
 async function proxy(): Promise<FaultProxy> {
+  // Names are per test: an earlier test's entry for a local port the kernel hands out again would otherwise name
+  // this test's socket before its own 'connect' does (seen in CI: b identified as an earlier a, and delayed).
+  names.clear();
   // The client learns its local port on 'connect', which may come after the proxy's accept: wait for the name.
   const identify = async (remotePort: number): Promise<string | undefined> => {
     for (let i = 0; i < 50 && !names.has(remotePort); i++) await new Promise((r) => setTimeout(r, 5));
