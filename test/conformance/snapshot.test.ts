@@ -3,9 +3,10 @@
  * - `etcdctl snapshot save` from latchkey gives a file that `etcdctl snapshot status` accepts (bbolt's tx.Check
  *   passes) with the revision and key count etcd's own snapshot of the same script has;
  * - latchkey → etcd: `etcdctl snapshot restore` of it, and a real etcd started on the restored dir serves the same
- *   keys, values and revisions (create/mod/version), compaction point, lease, users and roles;
+ *   keys, values and revisions (create/mod/version), compaction point, lease, users and roles, and the users log in
+ *   with their passwords (etcd checks latchkey's bcrypt hashes);
  * - etcd → latchkey and latchkey → latchkey: `restoreSnapshot` of a snapshot, and latchkey started on the restored
- *   dir serves the same;
+ *   dir serves the same, logins included;
  * - our `snapshotStatus` computes what etcdctl prints, on both servers' files and on random writer output;
  * - damaged files fail etcdctl's check and ours; truncated or altered ones fail restore without leaving a dir.
  *
@@ -96,6 +97,22 @@ async function served(m: Member, leaseHex: string): Promise<unknown> {
   };
 }
 
+/**
+ * Turns auth on (etcdctl adds the root role), then logs in as each user of the script, and as bob with a wrong
+ * password: the users' password hashes came through the snapshot, so this checks that the restored server verifies
+ * hashes the other server wrote.
+ */
+async function logins(m: Member): Promise<unknown> {
+  await ok(m, ['auth', 'enable']);
+  const as = async (user: string): Promise<string> => {
+    const r = await etcdctl(m.endpoint, ['--user', user, 'get', 'a', '--print-value-only']);
+    return r.code === 0 ? r.stdout.trim() : (/^Error: .*$/m.exec(r.stderr)?.[0] ?? r.stderr);
+  };
+  return { root: await as('root:rootpw'), bob: await as('bob:bobpw'), wrongPassword: await as('bob:nope') };
+}
+
+const LOGINS = { root: '5', bob: '5', wrongPassword: 'Error: etcdserver: authentication failed, invalid user ID or password' };
+
 /** A member on a data dir filled by `fill` before its first start (tracked for cleanup). */
 async function startRestored(kind: MemberKind, fill: (m: Member) => Promise<void>): Promise<Member> {
   const [clientPort, peerPort] = (await freePorts(2)) as [number, number];
@@ -164,6 +181,8 @@ describe('snapshot in etcd format', () => {
     expect(await served(etcd, src.lease)).toEqual(want);
     // The restored etcd goes on from the same revision.
     expect(JSON.parse(await ok(etcd, ['put', 'after', '1', '-w', 'json'])).header.revision).toBe(12);
+    // etcd checks the password hashes latchkey wrote.
+    expect(await logins(etcd)).toEqual(LOGINS);
   });
 
   test('snapshot - etcd → latchkey: restoreSnapshot of a real etcd\'s snapshot, then latchkey serves the same', async () => {
@@ -174,6 +193,8 @@ describe('snapshot in etcd format', () => {
     });
     expect(await served(latchkey, src.lease)).toEqual(await served(src.member, src.lease));
     expect(JSON.parse(await ok(latchkey, ['put', 'after', '1', '-w', 'json'])).header.revision).toBe(12);
+    // latchkey checks the password hashes etcd wrote.
+    expect(await logins(latchkey)).toEqual(LOGINS);
   });
 
   test('snapshot - etcd → a 3-member latchkey cluster: latchctl snapshot restore per member, as etcd\'s recovery guide does', async () => {

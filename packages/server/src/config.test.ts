@@ -51,15 +51,21 @@ describe('config - etcd flags latchkey honors, takes without effect, or refuses'
     expect(() => parse('--debug=yes')).toThrow('invalid boolean value "yes" for -debug: parse error');
   });
 
+  it('takes --bcrypt-cost within bcrypt\'s range (etcd\'s default 10)', () => {
+    expect(parse().bcryptCost).toBe(10);
+    expect(parse('--bcrypt-cost', '12').bcryptCost).toBe(12);
+    expect(parse('--bcrypt-cost', '12').inert).toEqual([]);
+    expect(() => parse('--bcrypt-cost', '3')).toThrow('--bcrypt-cost: must be between 4 and 31');
+  });
+
   it('takes an inert flag, validated, and records it for the startup log', () => {
-    const c = parse('--max-wals', '9', '--logger', 'zap', '--enable-pprof', '--bcrypt-cost', '10');
+    const c = parse('--max-wals', '9', '--logger', 'zap', '--enable-pprof');
     expect(c.inert.map((f) => [f.flag, f.value])).toEqual([
       ['max-wals', '9'],
       ['enable-pprof', 'true'],
       ['logger', 'zap'],
     ]);
     expect(c.inert[0]!.reason).toMatch(/WAL segment/);
-    expect(() => parse('--bcrypt-cost', '3')).toThrow('--bcrypt-cost: must be between 4 and 31');
     expect(() => parse('--logger', 'glog')).toThrow('--logger: invalid value "glog" (one of: capnslog, zap)');
     expect(() => parse('--grpc-keepalive-interval', '2 hours')).toThrow('--grpc-keepalive-interval: invalid value "2 hours"');
   });

@@ -60,6 +60,8 @@ export interface Config {
   warningApplyDurationMs: number;
   /** A simple token's life after its last use, ms. */
   authTokenTtlMs: number;
+  /** bcrypt's work factor for new password hashes (etcd's --bcrypt-cost). */
+  bcryptCost: number;
   /** JWT tokens (--auth-token jwt,…); undefined: simple tokens. */
   jwt: JwtOptions | undefined;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
@@ -328,6 +330,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       watchProgressNotifyIntervalMs: goDurationMs(get('experimental-watch-progress-notify-interval'))!,
       warningApplyDurationMs: goDurationMs(get('experimental-warning-apply-duration'))!,
       authTokenTtlMs: int('auth-token-ttl') * 1000,
+      bcryptCost: int('bcrypt-cost'),
       jwt: jwtOptions(get('auth-token')),
       logLevel: flag('debug') ? 'debug' : (get('log-level') as Config['logLevel']),
       logOutputs,

@@ -162,7 +162,7 @@ export const FLAGS: Record<string, FlagSpec> = {
     help: 'The token provider: simple (tokens held by the members), or jwt,pub-key=PATH,priv-key=PATH,sign-method=RS256|PS256|ES256|HS256 (384, 512 too),ttl=DURATION (signed, self-contained tokens).',
     check: (v) => (v === 'simple' || v === 'jwt' || v.startsWith('jwt,') ? undefined : `invalid value "${v}" (simple or jwt,…)`),
   },
-  'bcrypt-cost': { type: 'string', default: '10', check: intCheck(4, 31), help: 'Cost of the bcrypt password hash.', inert: 'latchkey hashes passwords with scrypt (N=16384, r=8, p=1)' },
+  'bcrypt-cost': { type: 'string', default: '10', check: intCheck(4, 31), help: 'Cost of the bcrypt password hash.' },
   'auth-token-ttl': { type: 'string', default: '300', check: intCheck(1), help: 'Seconds a simple token stays valid after its last use.' },
 
   // ------------------------------------------------------------------ profiling, monitoring, logging

@@ -64,6 +64,7 @@ import { Gateway, type GatewayRoute } from './api/http/gateway.js';
 import { GATEWAY_ROUTES } from './api/http/routes.js';
 import { WatchHub } from './watch/hub.js';
 import { AuthGuard } from './auth/guard.js';
+import { Passwords } from './auth/password.js';
 import { AuthStore } from './auth/store.js';
 import { SimpleTokens } from './auth/tokens.js';
 import { JwtTokens } from './auth/jwt-tokens.js';
@@ -155,6 +156,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
   // ------------------------------------------------------------------------------ state machine
   let server: EtcdServer | undefined;
   const tokens = config.jwt ? new JwtTokens(config.jwt) : new SimpleTokens(clock, config.authTokenTtlMs);
+  const passwords = new Passwords(config.bcryptCost);
   let hub: WatchHub | undefined;
   let removedSelf = false;
   const openState = (dir: string): MemberState => {
@@ -174,7 +176,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     store.forEachLive((kv) => {
       if (kv.lease !== 0n) lessor.attach(kv.lease, kv.key);
     });
-    const auth = new AuthGuard(new AuthStore(backend), tokens);
+    const auth = new AuthGuard(new AuthStore(backend), tokens, passwords);
     applier = new Applier(
       backend,
       store,
@@ -633,6 +635,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       await transport.stop();
       await wal.close();
       await srv.backend.close();
+      await passwords.close();
     })();
     return stopping;
   };

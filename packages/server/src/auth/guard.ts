@@ -1,5 +1,6 @@
 import type { DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest } from '@latchkey/proto';
 import { AuthError, type AuthStore } from './store.js';
+import type { Passwords } from './password.js';
 import type { TokenProvider } from './tokens.js';
 
 /**
@@ -27,6 +28,8 @@ export class AuthGuard {
   constructor(
     readonly store: AuthStore,
     readonly tokens: TokenProvider,
+    /** Hashes and checks passwords (off the main thread). */
+    readonly passwords: Passwords,
   ) {}
 
   /**

@@ -1,6 +1,5 @@
 import { AuthService } from '@latchkey/proto';
 import type { EtcdServer } from '../../node/etcd-server.js';
-import { hashPassword, verifyPassword } from '../../auth/password.js';
 import { AuthError } from '../../auth/store.js';
 import { header } from '../header.js';
 import type { ServiceImpl } from './h2-server.js';
@@ -37,7 +36,7 @@ export function authService(s: EtcdServer): ServiceImpl<typeof AuthService> {
       if (!store.enabled) throw new AuthError('AuthNotEnabled');
       const u = store.user(req.name);
       const hash = u ? Buffer.from(u.password).toString() : '';
-      if (!u || u.options?.noPassword || !(await verifyPassword(req.password, hash))) throw new AuthError('AuthFailed');
+      if (!u || u.options?.noPassword || !(await s.auth.passwords.verify(req.password, hash))) throw new AuthError('AuthFailed');
       const token = s.auth.tokens.mint(req.name, store.revision);
       await s.propose({ authenticate: { name: req.name, simpleToken: token } });
       return { header: header(s), token };
@@ -45,7 +44,7 @@ export function authService(s: EtcdServer): ServiceImpl<typeof AuthService> {
     async UserAdd(req, ctx) {
       const ai = admin(ctx.metadata);
       const noPassword = req.options?.noPassword ?? false;
-      const hashedPassword = noPassword ? '' : await hashPassword(req.password);
+      const hashedPassword = noPassword ? '' : await s.auth.passwords.hash(req.password);
       return change({ authUserAdd: { name: req.name, hashedPassword, options: { noPassword } } }, ai);
     },
     async UserGet(req, ctx) {
@@ -64,7 +63,7 @@ export function authService(s: EtcdServer): ServiceImpl<typeof AuthService> {
     },
     async UserChangePassword(req, ctx) {
       const ai = admin(ctx.metadata);
-      return change({ authUserChangePassword: { name: req.name, hashedPassword: await hashPassword(req.password) } }, ai);
+      return change({ authUserChangePassword: { name: req.name, hashedPassword: await s.auth.passwords.hash(req.password) } }, ai);
     },
     async UserGrantRole(req, ctx) {
       return change({ authUserGrantRole: { user: req.user, role: req.role } }, admin(ctx.metadata));
