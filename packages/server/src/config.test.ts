@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -87,6 +87,18 @@ describe('config - etcd flags latchkey honors, takes without effect, or refuses'
     );
     expect(() => tls('TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_NO_SUCH')).toThrow('--cipher-suites: unexpected TLS cipher suite "TLS_NO_SUCH"');
     expect(() => tls('TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384')).toThrow('missing an HTTP/2-required AES_128_GCM_SHA256 cipher');
+  });
+
+  it('--auto-tls / --peer-auto-tls: a certificate made in <data-dir>/fixtures; ignored (and logged) when certificates are given', () => {
+    const dataDir = join(mkdtempSync(join(tmpdir(), 'latchkey-config-')), 'd');
+    const c = parse('--data-dir', dataDir, '--auto-tls', '--peer-auto-tls', '--listen-client-urls', 'https://127.0.0.1:2379', '--advertise-client-urls', 'https://127.0.0.1:2379', '--listen-peer-urls', 'https://127.0.0.1:2380', '--initial-advertise-peer-urls', 'https://127.0.0.1:2380');
+    expect(c.clientTls).toMatchObject({ selfSigned: true, clientCertAuth: false, ca: undefined });
+    expect(c.peerTls).toMatchObject({ selfSigned: true });
+    expect(readFileSync(join(dataDir, 'fixtures', 'client', 'cert.pem')).equals(c.clientTls!.cert)).toBe(true);
+    expect(readFileSync(join(dataDir, 'fixtures', 'peer', 'key.pem')).equals(c.peerTls!.key)).toBe(true);
+    const given = parse('--auto-tls', '--cert-file', FIX('server.crt'), '--key-file', FIX('server.key'));
+    expect(given.clientTls?.selfSigned).toBeUndefined();
+    expect(given.inert).toEqual([{ flag: 'auto-tls', value: 'true', reason: 'ignored since --cert-file and --key-file are given (as etcd)' }]);
   });
 
   it('still refuses flags etcd does not have', () => {

@@ -5,6 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { parseJwtOption, type JwtOptions } from './auth/jwt-tokens.js';
 import { FLAGS, goDurationMs } from './flags.js';
 import { opensslCiphers } from './tls.js';
+import { selfCert, type SelfCert } from './self-cert.js';
 import { parseRetention } from './node/auto-compactor.js';
 
 /**
@@ -97,6 +98,11 @@ export interface TlsFiles {
   allowedCN?: string;
   /** Accept only client certificates valid for this host name (--client-cert-allowed-hostname, --peer-cert-allowed-hostname). */
   allowedHostname?: string;
+  /**
+   * Made by --auto-tls / --peer-auto-tls (`self-cert.ts`). Nothing can verify it, so, as etcd, a member dialing its
+   * peers with such a certificate does not verify theirs.
+   */
+  selfSigned?: boolean;
 }
 
 export class ConfigError extends Error {
@@ -250,15 +256,29 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   } catch (err) {
     throw new ConfigError(`--cipher-suites: ${(err as Error).message}`);
   }
+  const dataDir = get('data-dir') || `${name}.latchkey`;
   const tls = (prefix: '' | 'peer-', caFlag: string, authFlag: string, urlFlags: string[]): TlsFiles | undefined => {
     const certFlag = `${prefix}cert-file`;
     const keyFlag = `${prefix}key-file`;
     const crlFlag = `${prefix === '' ? 'client-' : prefix}crl-file`;
+    const autoFlag = `${prefix}auto-tls`;
     const cert = get(certFlag);
     const key = get(keyFlag);
     const ca = get(caFlag);
     const crl = get(crlFlag);
     const needed = urlFlags.some((f) => get(f).includes('https://'));
+    if (!cert && !key && flag(autoFlag)) {
+      // As etcd: a certificate of our own in <data-dir>/fixtures/{client,peer}, made once, for the listen URLs' hosts.
+      const hosts = urls(urlFlags[0]!).map((u) => new URL(u).host);
+      let made: SelfCert;
+      try {
+        made = selfCert(join(dataDir, 'fixtures', prefix === '' ? 'client' : 'peer'), hosts);
+      } catch (err) {
+        throw new ConfigError(`--${autoFlag}: cannot create the certificate: ${(err as Error).message}`);
+      }
+      return { cert: made.cert, key: made.key, ca: undefined, clientCertAuth: false, selfSigned: true, ...(ciphers ? { ciphers } : {}) };
+    }
+    if (flag(autoFlag)) inert.push({ flag: autoFlag, value: 'true', reason: `ignored since --${certFlag} and --${keyFlag} are given (as etcd)` });
     if (!cert && !key) {
       if (needed) throw new ConfigError(`--${urlFlags[0]}: https URLs need --${certFlag} and --${keyFlag}`);
       if (crl) throw new ConfigError(`--${crlFlag} needs --${certFlag} and --${keyFlag}`);
@@ -297,7 +317,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   }
   const logOutputs = list('log-outputs').map((o) => (o === 'default' ? 'stderr' : o));
   if (logOutputs.length === 0) throw new ConfigError('--log-outputs: no output given');
-  const dataDir = get('data-dir') || `${name}.latchkey`;
   return {
     config: {
       name,

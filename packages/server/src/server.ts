@@ -616,6 +616,9 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
   }
   if (metricsServers.length > 0) log.info('serving metrics', { urls: config.listenMetricsUrls.map((u) => u.href) });
   for (const f of config.inert) log.info(`flag --${f.flag} has no effect in latchkey`, { value: f.value, reason: f.reason });
+  for (const [side, t] of [['client', config.clientTls], ['peer', config.peerTls]] as const) {
+    if (t?.selfSigned) log.info(`using a self-signed ${side} certificate`, { dir: join(config.dataDir, 'fixtures', side) });
+  }
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { checkServerIdentity, type TLSSocket, type TlsOptions } from 'node:tls';
 import type { TlsFiles } from './config.js';
 
@@ -14,6 +15,32 @@ export function tlsServerOptions(tls: TlsFiles): TlsOptions {
     ...(tls.ciphers ? { ciphers: tls.ciphers } : {}),
     requestCert: tls.clientCertAuth,
     rejectUnauthorized: tls.clientCertAuth,
+  };
+}
+
+/** What `tlsDialOptions` returns: a subset of Node's `ConnectionOptions`. */
+export interface DialTls {
+  cert: Buffer;
+  key: Buffer;
+  ca?: Buffer;
+  ciphers?: string;
+  servername?: string;
+  rejectUnauthorized: boolean;
+}
+
+/**
+ * Node TLS options for dialing a peer at `host` (Raft streams, peer RPCs) with our peer certificate. The peer's
+ * certificate is verified against `ca` (the system's roots without one), except when ours was made by
+ * --peer-auto-tls, as etcd does.
+ */
+export function tlsDialOptions(tls: TlsFiles, host: string): DialTls {
+  return {
+    cert: tls.cert,
+    key: tls.key,
+    ...(tls.ca ? { ca: tls.ca } : {}),
+    ...(tls.ciphers ? { ciphers: tls.ciphers } : {}),
+    ...(isIP(host) ? {} : { servername: host }),
+    rejectUnauthorized: !tls.selfSigned,
   };
 }
 

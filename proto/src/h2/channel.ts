@@ -60,8 +60,11 @@ const MAX_WINDOW = 2 ** 31 - 1;
 const NOT_SENT = 'No connection established';
 
 export interface H2ChannelOptions {
-  /** Use TLS (ALPN h2) with these credentials (a CA bundle to trust, a client certificate and key). */
-  tls?: { ca?: Buffer | null; cert?: Buffer | null; key?: Buffer | null } | undefined;
+  /**
+   * Use TLS (ALPN h2) with these options: a CA bundle to trust, a client certificate and key, OpenSSL cipher names,
+   * and `rejectUnauthorized: false` to accept a server certificate nothing vouches for.
+   */
+  tls?: { ca?: Buffer | null; cert?: Buffer | null; key?: Buffer | null; ciphers?: string; servername?: string; rejectUnauthorized?: boolean } | undefined;
   /** Ping an open connection with calls in flight this often (default 10 s), and give up after the timeout. */
   keepaliveTimeMs?: number | undefined;
   keepaliveTimeoutMs?: number | undefined;
@@ -979,7 +982,9 @@ export class H2Channel {
           ...(t.ca ? { ca: t.ca } : {}),
           ...(t.cert ? { cert: t.cert } : {}),
           ...(t.key ? { key: t.key } : {}),
-          ...(isIP(this.host) ? {} : { servername: this.host }),
+          ...(t.ciphers ? { ciphers: t.ciphers } : {}),
+          ...(t.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}),
+          servername: t.servername ?? (isIP(this.host) ? undefined : this.host),
         })
       : netConnect({ host: this.host, port: this.port, noDelay: true });
     const conn: Connection = new Connection(

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { TlsFiles } from '../config.js';
-import { certificateRefusal, tlsServerOptions } from '../tls.js';
+import { certificateRefusal, tlsDialOptions, tlsServerOptions } from '../tls.js';
 import {
   GrpcCode,
   H2Channel,
@@ -72,7 +72,7 @@ const SNAPSHOT_CHUNK = 1024 * 1024;
 /** Peer RPC channels ping every 2 s while calls are open and give up on a silent peer after 2 s more. */
 function peerChannel(target: string, tls: TransportOptions['tls']): H2Channel {
   return new H2Channel(target, {
-    tls: tls ? { ca: tls.ca ?? null, cert: tls.cert, key: tls.key } : undefined,
+    tls: tls ? tlsDialOptions(tls, target.slice(0, target.lastIndexOf(':'))) : undefined,
     keepaliveTimeMs: 2000,
     keepaliveTimeoutMs: 2000,
     minBackoffMs: 50,
@@ -492,7 +492,7 @@ class PeerConnection {
     if (this.socket) return this.socket;
     const t = this.opts.tls;
     const s: Socket | TLSSocket = t
-      ? tlsConnect({ host: this.host, port: this.port, cert: t.cert, key: t.key, ...(t.ca ? { ca: t.ca } : {}), ...(t.ciphers ? { ciphers: t.ciphers } : {}), ...(isIP(this.host) ? {} : { servername: this.host }) })
+      ? tlsConnect({ host: this.host, port: this.port, ...tlsDialOptions(t, this.host) })
       : netConnect({ host: this.host, port: this.port, noDelay: true });
     s.setNoDelay(true);
     const preface = Buffer.allocUnsafe(PREFACE_LEN);
