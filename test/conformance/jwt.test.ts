@@ -8,10 +8,12 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Client } from '@latchkey/client';
 import { describe, expect, it } from 'vitest';
 import { etcdctl } from '../harness/etcdctl.js';
 import type { Member } from '../harness/processes.js';
 import { useMembers } from '../harness/vitest.js';
+import { until } from '../harness/wait.js';
 
 const members = useMembers();
 
@@ -69,6 +71,46 @@ describe('JWT auth tokens - the same as etcd 3.4', () => {
     const refused = await Promise.all([read(etcd, forged), read(latchkey, forged)]);
     expect(refused[1]).toEqual(refused[0]);
     expect(refused[0]![0]).not.toBe(200);
+    rmSync(dir, { recursive: true, force: true });
+  }, 90_000);
+
+  it('after an auth change, an old token is refused the same way on both, and the SDK logs in again and goes on', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'latchkey-jwt-'));
+    const keys = keyPair(dir, 'jwt');
+    const flag = ['--auth-token', `jwt,pub-key=${keys.pub},priv-key=${keys.priv},sign-method=RS256,ttl=10m`];
+    const [etcd, latchkey] = await Promise.all([members.start({ kind: 'etcd', extraArgs: flag }), members.start({ kind: 'latchkey', extraArgs: flag })]);
+    const seen: Record<string, unknown> = {};
+    for (const m of [etcd, latchkey]) {
+      for (const args of [['user', 'add', 'root:rootpw', '--interactive=false'], ['auth', 'enable']]) {
+        const r = await etcdctl(m.endpoint, args);
+        expect(r.code, `${m.kind} ${args.join(' ')}: ${r.stderr}`).toBe(0);
+      }
+      const client = new Client({ endpoints: [m.endpoint], auth: { username: 'root', password: 'rootpw' } });
+      try {
+        await client.put('k', 'before');
+        const old = (await post(m, '/v3/auth/authenticate', { name: 'root', password: 'rootpw' })).json['token'] as string;
+        // Any auth change moves the auth revision past the one both tokens carry.
+        const change = await etcdctl(m.endpoint, ['user', 'add', 'other:otherpw', '--interactive=false', '--user', 'root:rootpw']);
+        expect(change.code, change.stderr).toBe(0);
+        const stale = await post(m, '/v3/kv/range', { key: Buffer.from('k').toString('base64') }, old);
+        await client.put('k', 'after', { timeoutMs: 5_000 });
+        // A watch opened after the change gets its events too.
+        const ac = new AbortController();
+        const events = client.watch('w', { signal: ac.signal })[Symbol.asyncIterator]();
+        const first = events.next();
+        await until(async () => {
+          await client.put('w', 'event');
+          return Promise.race([first.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 200))]);
+        }, `${m.kind}: a watch event`, 10_000);
+        const ev = (await first).value as { value: Uint8Array } | undefined;
+        ac.abort();
+        seen[m.kind] = { stale: [stale.status, stale.json['error']], value: await client.getString('k'), watched: ev ? Buffer.from(ev.value).toString() : undefined };
+      } finally {
+        client.close();
+      }
+    }
+    expect(seen['etcd']).toEqual({ stale: [400, 'etcdserver: revision of auth store is old'], value: 'after', watched: 'event' });
+    expect(seen['latchkey']).toEqual(seen['etcd']);
     rmSync(dir, { recursive: true, force: true });
   }, 90_000);
 });

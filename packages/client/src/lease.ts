@@ -200,7 +200,7 @@ export class KeepAliveMux {
           this.stream = undefined;
           this.inflight.clear();
           const code = (err as { details?: string } | undefined)?.details;
-          if (code === 'etcdserver: invalid auth token') this.conn.invalidateToken();
+          if (code === 'etcdserver: invalid auth token' || code === 'etcdserver: revision of auth store is old') this.conn.invalidateToken();
           for (const r of this.regs.values()) for (const l of r.listeners) l.onDisconnect?.();
           if (this.closed || (this.regs.size === 0 && this.onceWaiters.size === 0)) return;
           // Re-open at once and refresh every lease (the schedule would otherwise wait up to ttl/3).

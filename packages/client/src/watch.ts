@@ -301,7 +301,7 @@ export class WatchMux {
       for (const w of this.watchers) w.watchId = -1n;
       if (this.conn.isClosed || this.watchers.size === 0) return;
       const typed = err === undefined ? undefined : fromGrpcError(err);
-      if (typed?.etcdError === 'InvalidAuthToken') this.conn.invalidateToken();
+      if (typed?.etcdError === 'InvalidAuthToken' || typed?.etcdError === 'AuthOldRevision') this.conn.invalidateToken();
       if (typed && (typed.code === GrpcCode.PERMISSION_DENIED || typed.code === GrpcCode.UNAUTHENTICATED) && typed.etcdError !== 'InvalidAuthToken') {
         for (const w of [...this.watchers]) this.failWatcher(w, typed);
         return;

@@ -45,7 +45,10 @@ export class AuthGuard {
       throw new AuthError('UserEmpty');
     }
     const t = this.tokens.lookup(token);
-    if (!t || (this.tokens.selfContained && t.revision < this.store.revision)) throw new AuthError('InvalidAuthToken');
+    if (!t) throw new AuthError('InvalidAuthToken');
+    // A self-contained token (JWT) names the auth revision it was issued at; one from before the latest auth change
+    // (a password change, a deleted user) is refused with etcd's error for it, on which clients log in again.
+    if (this.tokens.selfContained && t.revision < this.store.revision) throw new AuthError('AuthOldRevision');
     return { user: t.user, revision: this.store.revision };
   }
 

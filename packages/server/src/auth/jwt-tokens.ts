@@ -7,8 +7,8 @@ import type { TokenProvider } from './tokens.js';
  * `{ username, revision, exp }` claims, so any member holding the public key (or the HMAC secret) accepts a
  * token without having seen it issued, and tokens outlive restarts. A member without the private key only
  * verifies. A token carries the auth revision it was issued at, and the guard refuses one older than the newest
- * auth change (a deleted user, a changed password): clients then authenticate again, as after etcd's
- * ErrAuthOldRevision.
+ * auth change (a deleted user, a changed password) with etcd's ErrAuthOldRevision: clients then authenticate
+ * again. (etcd refuses it so only for key-value requests; latchkey for every request.)
  */
 
 const HASH = { '256': 'sha256', '384': 'sha384', '512': 'sha512' } as const;
