@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { bcryptHash, bcryptRecompute } from './bcrypt.js';
@@ -11,16 +12,17 @@ import { bcryptHash, bcryptRecompute } from './bcrypt.js';
  * Verification also accepts the scrypt format latchkey wrote before (`scrypt$<N>$<r>$<p>$<salt>$<hash>`), so
  * existing data directories keep their users.
  *
- * bcrypt takes about 2^cost × 0.08 ms of CPU (85 ms at etcd's default cost 10). It runs in one worker thread, so
- * the event loop (heartbeats, reads, the Raft driver) never waits for it; requests queue in arrival order.
+ * bcrypt takes about 2^cost × 0.08 ms of CPU (85 ms at etcd's default cost 10). It runs on worker threads (up to
+ * two), so the event loop (heartbeats, reads, the Raft driver) never waits for it; each job goes to the thread
+ * with the fewest jobs waiting.
  */
 export class Passwords {
-  private worker: Worker | undefined;
-  private readonly pending = new Map<number, { resolve: (s: string | undefined) => void; reject: (e: unknown) => void }>();
-  private nextId = 1;
+  private readonly threads: (BcryptThread | undefined)[];
 
   /** `cost`: bcrypt's work factor for new hashes (4–31). */
-  constructor(readonly cost: number) {}
+  constructor(readonly cost: number) {
+    this.threads = new Array<BcryptThread | undefined>(Math.min(2, availableParallelism())).fill(undefined);
+  }
 
   async hash(password: string): Promise<string> {
     const hash = await this.run({ op: 'hash', password, salt: randomBytes(16), cost: this.cost });
@@ -35,29 +37,40 @@ export class Passwords {
     return again !== undefined && again.length === stored.length && timingSafeEqual(Buffer.from(again), Buffer.from(stored));
   }
 
-  /** Stops the worker (pending calls reject). */
+  /** Stops the threads (pending calls reject). */
   async close(): Promise<void> {
-    const w = this.worker;
-    this.worker = undefined;
-    await w?.terminate();
+    const all = this.threads.splice(0, this.threads.length, ...this.threads.map(() => undefined));
+    await Promise.all(all.map((t) => t?.terminate()));
   }
 
   private run(job: BcryptJob): Promise<string | undefined> {
-    const worker = this.workerThread();
-    if (!worker) return Promise.resolve(compute(job)); // running from TypeScript sources (tests): no compiled worker
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      worker.postMessage({ id, job });
-    });
+    if (!existsSync(WORKER_FILE)) return Promise.resolve(compute(job)); // running from TypeScript sources (tests)
+    let best = 0;
+    for (let i = 0; i < this.threads.length; i++) {
+      const t = this.threads[i];
+      if (t === undefined || t.dead) {
+        best = i;
+        break;
+      }
+      if (t.inFlight < this.threads[best]!.inFlight) best = i;
+    }
+    let thread = this.threads[best];
+    if (thread === undefined || thread.dead) this.threads[best] = thread = new BcryptThread();
+    return thread.run(job);
   }
+}
 
-  private workerThread(): Worker | undefined {
-    if (this.worker) return this.worker;
-    if (!existsSync(WORKER_FILE)) return undefined;
-    const w = new Worker(WORKER_FILE);
-    w.unref(); // never what keeps a process alive
-    w.on('message', (m: BcryptReply) => {
+/** One worker thread and the jobs it has been given, answered by id. */
+class BcryptThread {
+  private readonly worker = new Worker(WORKER_FILE);
+  private readonly pending = new Map<number, { resolve: (s: string | undefined) => void; reject: (e: unknown) => void }>();
+  private nextId = 1;
+  /** Set once the thread failed or exited: the pool replaces it. */
+  dead = false;
+
+  constructor() {
+    this.worker.unref(); // never what keeps a process alive
+    this.worker.on('message', (m: BcryptReply) => {
       const p = this.pending.get(m.id);
       this.pending.delete(m.id);
       if (!p) return;
@@ -65,14 +78,29 @@ export class Passwords {
       else p.resolve(m.result);
     });
     const fail = (err: unknown): void => {
-      if (this.worker === w) this.worker = undefined; // the next call starts a new thread
+      this.dead = true;
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
     };
-    w.on('error', fail);
-    w.on('exit', (code) => fail(new Error(`bcrypt worker exited with code ${code}`)));
-    this.worker = w;
-    return w;
+    this.worker.on('error', fail);
+    this.worker.on('exit', (code) => fail(new Error(`bcrypt worker exited with code ${code}`)));
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  run(job: BcryptJob): Promise<string | undefined> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, job });
+    });
+  }
+
+  async terminate(): Promise<void> {
+    this.dead = true;
+    await this.worker.terminate();
   }
 }
 
