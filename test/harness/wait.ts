@@ -9,3 +9,10 @@ export async function until(cond: () => boolean | Promise<boolean>, what: string
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/** `p`, or a rejection `timed out waiting for <what>` after `ms`: a bound on a wait for an event, not a pause. */
+export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)));
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}

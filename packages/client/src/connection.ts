@@ -32,6 +32,12 @@ export interface TlsOptions {
   /** PEM client certificate and key, for servers started with `--client-cert-auth`. */
   cert?: string | Uint8Array;
   key?: string | Uint8Array;
+  /**
+   * Accept any server certificate, unverified (etcdctl's `--insecure-skip-tls-verify`): for servers with a
+   * self-signed certificate (`--auto-tls`). The connection is encrypted but anyone in the path can impersonate
+   * the server.
+   */
+  insecureSkipVerify?: boolean;
 }
 
 export interface ConnectionOptions {
@@ -76,6 +82,9 @@ interface Endpoint {
 
 const now = (): number => performance.now();
 
+/** How long the preferred endpoint may take to connect before the others are dialed too (RFC 8305's delay). */
+const FAILOVER_AFTER_MS = 250;
+
 /** Parses `host:port`, `http://host:port`, `https://host:port` (also `unix:` and `dns:` targets as grpc-js has them). */
 export function parseEndpoint(raw: string): { target: string; secure: boolean } {
   const s = raw.trim();
@@ -90,7 +99,7 @@ export class Connection {
   private closed = false;
   private token: string | undefined;
   private tokenPromise: Promise<string> | undefined;
-  private readonly tlsFiles: { ca: Buffer | null; cert: Buffer | null; key: Buffer | null };
+  private readonly tlsFiles: { ca: Buffer | null; cert: Buffer | null; key: Buffer | null; rejectUnauthorized?: boolean };
   private readonly dialTimeoutMs: number;
   private readonly defaultTimeoutMs: number;
   private readonly maxRetries: number;
@@ -106,7 +115,7 @@ export class Connection {
     const tls = typeof options.tls === 'object' ? options.tls : {};
     const buf = (v: string | Uint8Array | undefined): Buffer | null =>
       v === undefined ? null : Buffer.from(typeof v === 'string' ? Buffer.from(v) : v);
-    this.tlsFiles = { ca: buf(tls.ca), cert: buf(tls.cert), key: buf(tls.key) };
+    this.tlsFiles = { ca: buf(tls.ca), cert: buf(tls.cert), key: buf(tls.key), ...(tls.insecureSkipVerify ? { rejectUnauthorized: false } : {}) };
     this.dialTimeoutMs = options.dialTimeoutMs ?? 5_000;
     this.defaultTimeoutMs = options.defaultTimeoutMs ?? 30_000;
     this.maxRetries = options.maxRetries ?? 8;
@@ -195,8 +204,11 @@ export class Connection {
   }
 
   /**
-   * An endpoint whose channel is ready, preferring the current one and failing over in order. Rejects with a
-   * retryable `UnavailableError` when none becomes ready within the dial timeout (nothing was sent).
+   * An endpoint whose channel is ready, preferring the current one and failing over in order. When the preferred
+   * endpoint is not ready within `FAILOVER_AFTER_MS` (its member is down: every connection attempt is refused, or
+   * hangs), the other endpoints not marked down are dialed too and the first one ready is taken, so a dead member
+   * costs a quarter second rather than the whole dial timeout. Rejects with a retryable `UnavailableError` when
+   * none becomes ready within the dial timeout (nothing was sent).
    */
   async readyEndpoint(deadline: number, signal: AbortSignal): Promise<Endpoint> {
     const n = this.endpoints.length;
@@ -218,19 +230,12 @@ export class Connection {
       return ep;
     }
     const dialDeadline = Math.min(deadline, Date.now() + this.dialTimeoutMs);
+    const others = this.endpoints.filter((o, i) => i !== start && o.downUntil <= t);
+    let ready: Endpoint;
     try {
-      await new Promise<void>((resolve, reject) => {
-        if (signal.aborted) return reject(abortErrorFor(signal));
-        const onAbort = (): void => reject(abortErrorFor(signal));
-        signal.addEventListener('abort', onAbort, { once: true });
-        client.waitForReady(dialDeadline, (err) => {
-          signal.removeEventListener('abort', onAbort);
-          if (err) reject(err);
-          else resolve();
-        });
-      });
+      ready = await this.firstReady(ep, others, dialDeadline, signal);
     } catch (err) {
-      if (err instanceof AbortError) throw err;
+      if (err instanceof AbortError || err instanceof ClientClosedError) throw err;
       this.markDown(ep);
       throw new UnavailableError(`${ep.target}: connection not ready (${(err as Error).message})`, {
         code: GrpcCode.UNAVAILABLE,
@@ -238,8 +243,54 @@ export class Connection {
         cause: err,
       });
     }
-    this.current = start;
-    return ep;
+    if (ready !== ep) this.markDown(ep);
+    this.current = this.endpoints.indexOf(ready);
+    return ready;
+  }
+
+  /**
+   * Waits for `first`'s channel to be ready; after `FAILOVER_AFTER_MS` also for `others`' (when the dial
+   * deadline is later than that). Resolves with the first endpoint ready; rejects with the last dial error once
+   * every wait has failed, or with the abort when `signal` aborts.
+   */
+  private firstReady(first: Endpoint, others: readonly Endpoint[], dialDeadline: number, signal: AbortSignal): Promise<Endpoint> {
+    return new Promise<Endpoint>((resolve, reject) => {
+      if (signal.aborted) return reject(abortErrorFor(signal));
+      let settled = false;
+      let waiting = 0;
+      let fannedOut = others.length === 0 || Date.now() + FAILOVER_AFTER_MS >= dialDeadline;
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (settle: () => void): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        settle();
+      };
+      const onAbort = (): void => finish(() => reject(abortErrorFor(signal)));
+      const wait = (ep: Endpoint): void => {
+        let client: H2Channel;
+        try {
+          client = this.clientFor(ep);
+        } catch (err) {
+          return finish(() => reject(err));
+        }
+        waiting++;
+        client.waitForReady(dialDeadline, (err) => {
+          waiting--;
+          if (!err) return finish(() => resolve(ep));
+          if (waiting === 0 && fannedOut) finish(() => reject(err));
+        });
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      if (!fannedOut) {
+        timer = setTimeout(() => {
+          fannedOut = true;
+          if (!settled) for (const o of others) wait(o);
+        }, FAILOVER_AFTER_MS);
+      }
+      wait(first);
+    });
   }
 
   /** Marks `ep` as failing for a second and moves the preferred endpoint to the next one. */

@@ -18,7 +18,7 @@ import {
   type LeaseTimeToLiveResponse,
 } from '@latchkey/proto';
 import { toText } from './bytes.js';
-import { type CallOptions, type Connection } from './connection.js';
+import { type CallOptions, type Connection, delay } from './connection.js';
 
 export interface LeaseInfo {
   id: bigint;
@@ -203,8 +203,12 @@ export class KeepAliveMux {
           if (code === 'etcdserver: invalid auth token' || code === 'etcdserver: revision of auth store is old') this.conn.invalidateToken();
           for (const r of this.regs.values()) for (const l of r.listeners) l.onDisconnect?.();
           if (this.closed || (this.regs.size === 0 && this.onceWaiters.size === 0)) return;
-          // Re-open at once and refresh every lease (the schedule would otherwise wait up to ttl/3).
-          void this.ensureStream().then(() => {
+          // Re-open soon and refresh every lease (the schedule would otherwise wait up to ttl/3). Not from in here:
+          // this runs inside the broken connection's teardown, while its channel still reports itself ready, and a
+          // stream opened on it would wait for that endpoint to come back instead of failing over.
+          void delay(25, this.conn.closedSignal).then(async () => {
+            if (this.closed || this.conn.isClosed) return;
+            await this.ensureStream();
             for (const r of this.regs.values()) this.schedule(r, 0);
             for (const id of this.onceWaiters.keys()) void this.send(id);
           });

@@ -202,6 +202,8 @@ export class WatchMux {
   /** Every live watcher (created or not). */
   private readonly watchers = new Set<Watch>();
   private reconnectDelayMs = 0;
+  /** A create was refused for its token and the stream re-opened with a new one; no creation has succeeded since. */
+  private reloggedIn = false;
 
   constructor(private readonly conn: Connection) {}
 
@@ -290,21 +292,45 @@ export class WatchMux {
     }
   }
 
+  /** Drops the current stream and opens a new one (new metadata), re-creating every watcher from its resume revision. */
+  private reopen(): void {
+    const s = this.stream;
+    this.detach();
+    s?.end();
+    s?.cancel();
+    if (this.conn.isClosed || this.watchers.size === 0) return;
+    this.reconnectDelayMs = Math.max(this.reconnectDelayMs, 25);
+    void this.ensureStream();
+  }
+
+  /** Forgets the current stream: no watcher is created on the server any more. */
+  private detach(): void {
+    this.stream = undefined;
+    this.byId.clear();
+    this.pending.length = 0;
+    for (const w of this.watchers) w.watchId = -1n;
+  }
+
   private attach(stream: ClientStream<WatchResponse>): void {
     this.stream = stream;
     stream.on('data', (res: WatchResponse) => this.onResponse(res));
     const onBroken = (err?: unknown): void => {
       if (this.stream !== stream) return;
-      this.stream = undefined;
-      this.byId.clear();
-      this.pending.length = 0;
-      for (const w of this.watchers) w.watchId = -1n;
+      const unanswered = [...this.pending];
+      this.detach();
       if (this.conn.isClosed || this.watchers.size === 0) return;
       const typed = err === undefined ? undefined : fromGrpcError(err);
       if (typed?.etcdError === 'InvalidAuthToken' || typed?.etcdError === 'AuthOldRevision') this.conn.invalidateToken();
       if (typed && (typed.code === GrpcCode.PERMISSION_DENIED || typed.code === GrpcCode.UNAUTHENTICATED) && typed.etcdError !== 'InvalidAuthToken') {
         for (const w of [...this.watchers]) this.failWatcher(w, typed);
         return;
+      }
+      // The server refused a message of ours as too large (`grpc: received message larger than max`, beyond
+      // --max-request-bytes): a create still unanswered. Sent again it would break every new stream the same way,
+      // so those watchers end with the error; the others are re-created.
+      if (typed?.code === GrpcCode.RESOURCE_EXHAUSTED && typed.etcdError === undefined) {
+        for (const w of unanswered) if (this.watchers.has(w)) this.failWatcher(w, typed);
+        if (this.watchers.size === 0) return;
       }
       this.reconnectDelayMs = Math.max(this.reconnectDelayMs, 25);
       void this.ensureStream();
@@ -325,9 +351,20 @@ export class WatchMux {
         return;
       }
       if (res.canceled) {
-        this.failWatcher(w, cancelError(res));
+        const err = cancelError(res);
+        // The stream's token was refused (it expired, the member restarted and forgot it, or an auth change made
+        // it old): log in again and re-create every watcher on a new stream, once; a fresh token refused again
+        // is the caller's problem.
+        if ((err.etcdError === 'InvalidAuthToken' || err.etcdError === 'AuthOldRevision') && !this.reloggedIn) {
+          this.reloggedIn = true;
+          this.conn.invalidateToken();
+          this.reopen();
+          return;
+        }
+        this.failWatcher(w, err);
         return;
       }
+      this.reloggedIn = false;
       this.byId.set(res.watchId, w);
       w.onCreated(res.watchId, rev);
       if (res.events.length > 0) w.onEvents(res);
@@ -371,6 +408,9 @@ function cancelError(res: WatchResponse): LatchkeyError {
     return new CompactedError('etcdserver: mvcc: required revision has been compacted', res.compactRevision);
   }
   const reason = res.cancelReason || 'etcdserver: watch canceled';
-  return fromGrpcError({ code: GrpcCode.CANCELLED, details: reason });
+  // etcd 3.4 puts a gRPC error's text there (`rpc error: code = Unauthenticated desc = etcdserver: invalid auth
+  // token`); the catalog knows the part after `desc = `, which is what latchkey sends.
+  const desc = /^rpc error: code = \w+ desc = (.*)$/s.exec(reason)?.[1] ?? reason;
+  return fromGrpcError({ code: GrpcCode.CANCELLED, details: desc });
 }
 

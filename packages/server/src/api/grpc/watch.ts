@@ -9,6 +9,17 @@ import type { ServerCall, ServiceImpl } from './h2-server.js';
 import { stage, tracing } from '../../node/stage-trace.js';
 
 /**
+ * A refused watch create's `cancel_reason`, as etcd 3.4 writes it: the text of a Go gRPC status error
+ * (`rpc error: code = Unauthenticated desc = etcdserver: invalid auth token`). etcd names these three errors;
+ * any other refusal reads as permission denied.
+ */
+const REFUSAL_REASONS = new Set([EtcdError.InvalidAuthToken.message, EtcdError.AuthOldRevision.message, EtcdError.UserEmpty.message]);
+const GO_CODE_NAMES: Record<number, string> = { 3: 'InvalidArgument', 7: 'PermissionDenied', 16: 'Unauthenticated' };
+function goStatusText(e: { code: number; message: string }): string {
+  return `rpc error: code = ${GO_CODE_NAMES[e.code] ?? 'Unknown'} desc = ${e.message}`;
+}
+
+/**
  * A stream holding this much unsent output is full: its watchers stop taking events (they queue as victims, or
  * catch up from history later). It is the transports' own high-water mark, so every write that fills a stream
  * has returned false and the stream will emit 'drain' once it has room again: the hub waits for that instead
@@ -38,9 +49,10 @@ export function watchService(s: EtcdServer, hub: WatchHub, maxResponseBytes: num
       };
       const authorize = (key: Uint8Array, end: Uint8Array): string | undefined => {
         try {
-          return s.auth.mayWatch(s.auth.identify(stream.metadata), key, end) ? undefined : EtcdError.PermissionDenied.message;
+          return s.auth.mayWatch(s.auth.identify(stream.metadata), key, end) ? undefined : goStatusText(EtcdError.PermissionDenied);
         } catch (err) {
-          return toWireError(err).message;
+          const w = toWireError(err);
+          return goStatusText(REFUSAL_REASONS.has(w.message) ? w : EtcdError.PermissionDenied);
         }
       };
       const ws = new WatchStream(hub, s.store, sink, (rev) => header(s, rev), { progressIntervalMs, authorize });
