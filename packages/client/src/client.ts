@@ -50,6 +50,7 @@ import { Barrier } from './recipes/barrier.js';
 import { DoubleBarrier } from './recipes/double-barrier.js';
 import { Election, type ElectionOptions } from './recipes/election.js';
 import { LockApi } from './recipes/lock.js';
+import { PrefixCache, type PrefixCacheOptions } from './recipes/prefix-cache.js';
 import { Queue } from './recipes/queue.js';
 import { Registry } from './recipes/registry.js';
 import { RwLock } from './recipes/rwlock.js';
@@ -283,6 +284,14 @@ export class Client {
   /** An at-least-once work queue with acks under `name`. */
   queue(name: string): Queue {
     return new Queue(this, name);
+  }
+
+  /**
+   * A local mirror of every key under `prefix`, kept current by a watch (see `recipes/prefix-cache.ts`): lookups
+   * without a round trip, and every change in order. Close it (or abort `signal`) when done.
+   */
+  cache(prefix: Bytes, options: PrefixCacheOptions = {}): PrefixCache {
+    return new PrefixCache(this, prefix, options);
   }
 
   /** Service registration and discovery. */

@@ -21,9 +21,10 @@
 import { type KeyValue } from '@latchkey/proto';
 import { toText } from '../bytes.js';
 import { type Client } from '../client.js';
-import { abortErrorFor, deriveSignal, type CallOptions } from '../connection.js';
-import { CompactedError, LatchkeyError } from '../errors.js';
+import { abortErrorFor, delay, deriveSignal, type CallOptions } from '../connection.js';
+import { LatchkeyError } from '../errors.js';
 import { Cmp, Op } from '../ops.js';
+import { PrefixCache } from './prefix-cache.js';
 import { type Session } from './session.js';
 import { nextEvent } from './wait.js';
 
@@ -208,7 +209,7 @@ export class Registration {
       if (stop.aborted || this.client.conn.isClosed) break;
       this.setState('lost');
       await session?.close({ timeoutMs: 2_000 }).catch(() => undefined);
-      await pause(backoffMs, stop);
+      await delay(backoffMs, stop);
       backoffMs = Math.min(2_000, backoffMs * 2);
     }
     const last = this.session;
@@ -228,8 +229,9 @@ export class ServiceSet implements AsyncIterable<ServiceSnapshot> {
   private readonly stop = new AbortController();
   private wakers = new Set<() => void>();
   private rr = 0;
-  private resyncCount = 0;
   private readonly prefix: string;
+  /** The mirror of `<service>/` the snapshots are made from. */
+  private readonly cache: PrefixCache;
 
   /** @internal */
   constructor(
@@ -243,7 +245,8 @@ export class ServiceSet implements AsyncIterable<ServiceSnapshot> {
       if (signal.aborted) this.stop.abort();
       else signal.addEventListener('abort', () => this.close(), { once: true, signal: this.stop.signal });
     }
-    void this.run();
+    this.cache = new PrefixCache(client, this.prefix, { signal: this.stop.signal });
+    void this.follow();
   }
 
   /** The latest snapshot (version 0 until the first read has completed). */
@@ -261,7 +264,7 @@ export class ServiceSet implements AsyncIterable<ServiceSnapshot> {
 
   /** How many times the set re-read the prefix after losing its watch's history. */
   get resyncs(): number {
-    return this.resyncCount;
+    return this.cache.resyncs;
   }
 
   /** Resolves once the first read has completed. */
@@ -318,6 +321,7 @@ export class ServiceSet implements AsyncIterable<ServiceSnapshot> {
   close(): void {
     if (this.stop.signal.aborted) return;
     this.stop.abort();
+    this.cache.close();
     this.wake();
   }
 
@@ -325,10 +329,17 @@ export class ServiceSet implements AsyncIterable<ServiceSnapshot> {
     this.close();
   }
 
-  private publish(map: Map<string, ServiceInstance>, revision: bigint, resynced: boolean): void {
-    const instances = [...map.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    this.snapshot = { service: this.service, instances, revision, resynced, version: this.snapshot.version + 1 };
-    this.wake();
+  /** One snapshot per change of the cache, made from its contents; the set ends with the cache. */
+  private async follow(): Promise<void> {
+    for await (const change of this.cache.changes()) {
+      const instances = this.cache
+        .entries()
+        .map((kv) => decodeInstance(this.idOf(kv), kv.value))
+        .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      this.snapshot = { service: this.service, instances, revision: this.cache.revision, resynced: change.reason === 'resync', version: this.snapshot.version + 1 };
+      this.wake();
+    }
+    this.close();
   }
 
   private wake(): void {
@@ -339,41 +350,6 @@ export class ServiceSet implements AsyncIterable<ServiceSnapshot> {
 
   private idOf(kv: KeyValue): string {
     return toText(kv.key).slice(this.prefix.length);
-  }
-
-  private async run(): Promise<void> {
-    const stop = this.stop.signal;
-    let resynced = false;
-    let backoffMs = 50;
-    while (!stop.aborted) {
-      try {
-        const r = await this.client.range(this.prefix, { prefix: true, signal: stop });
-        const map = new Map(r.kvs.map((kv) => [this.idOf(kv), decodeInstance(this.idOf(kv), kv.value)] as const));
-        this.publish(map, r.header.revision, resynced);
-        backoffMs = 50;
-        const w = this.client.watch(this.prefix, { prefix: true, startRevision: r.header.revision + 1n, signal: stop });
-        for await (const batch of w.batches()) {
-          for (const ev of batch.events) {
-            const id = this.idOf(ev.kv);
-            if (ev.type === 'put') map.set(id, decodeInstance(id, ev.kv.value));
-            else map.delete(id);
-          }
-          this.publish(map, batch.events.at(-1)?.revision ?? batch.headerRevision, false);
-        }
-        if (stop.aborted) return;
-        resynced = true; // the watch ended on its own: read again
-      } catch (err) {
-        if (stop.aborted) return;
-        if (this.client.conn.isClosed) return this.close();
-        resynced = true;
-        if (err instanceof CompactedError) {
-          this.resyncCount++;
-          continue;
-        }
-        await pause(backoffMs, stop);
-        backoffMs = Math.min(2_000, backoffMs * 2);
-      }
-    }
   }
 }
 
@@ -409,17 +385,3 @@ export class Registry {
     return r.kvs.map((kv) => decodeInstance(toText(kv.key).slice(prefix.length), kv.value));
   }
 }
-
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
