@@ -3,6 +3,7 @@
  * certificate in `<data-dir>/fixtures/{client,peer}`, etcdctl gets in only when told to skip verification, the
  * certificate has the same shape on both (openssl's description of it, less serial, dates and key material, is
  * equal), a restart keeps it, and a 3-member cluster forms over https peer URLs with generated peer certificates.
+ * latchctl, given etcdctl's `--insecure-transport=false --insecure-skip-tls-verify`, gets in too.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
@@ -14,6 +15,7 @@ import { etcdctl } from '../harness/etcdctl.js';
 import { freePorts } from '../harness/ports.js';
 import { memberCommand, type MemberKind } from '../harness/processes.js';
 import { until } from '../harness/wait.js';
+import { runTool } from '../cli/tools.js';
 
 /** etcdctl 3.4 over TLS to a server whose certificate nobody signed. */
 const SKIP_VERIFY = ['--insecure-transport=false', '--insecure-skip-tls-verify'];
@@ -84,6 +86,9 @@ describe('auto TLS, the same as etcd 3.4', () => {
       const certFile = path.join(dataDir, 'fixtures', 'client', 'cert.pem');
       const put = await etcdctl(endpoint, [...SKIP_VERIFY, 'put', 'k', 'v']);
       const verified = await etcdctl(endpoint, ['--insecure-transport=false', '--dial-timeout=2s', '--command-timeout=2s', 'get', 'k']);
+      // latchctl takes the same flags, with the same outcomes.
+      const latchctlGet = await runTool('latchctl', endpoint, [...SKIP_VERIFY, 'get', 'k', '--print-value-only']);
+      const latchctlVerified = await runTool('latchctl', endpoint, ['--insecure-transport=false', '--dial-timeout=2s', '--command-timeout=2s', 'get', 'k']);
       const before = new X509Certificate(readFileSync(certFile));
       await stopped(p);
       p = launch(kind, dataDir, args);
@@ -93,6 +98,7 @@ describe('auto TLS, the same as etcd 3.4', () => {
       seen[kind] = {
         put: [put.code, put.stdout.trim()],
         withoutSkipVerify: verified.code,
+        latchctl: { get: [latchctlGet.code, latchctlGet.stdout.trim()], withoutSkipVerify: latchctlVerified.code === 0 ? 0 : 'failed' },
         afterRestart: [get.code, get.stdout.trim()],
         sameCertAfterRestart: before.fingerprint256 === after.fingerprint256,
         ...certFacts(certFile),
@@ -100,7 +106,7 @@ describe('auto TLS, the same as etcd 3.4', () => {
       shapes[kind] = shape(readFileSync(certFile, 'utf8'));
       await stopped(p);
     }
-    expect(seen['etcd']).toEqual({ put: [0, 'OK'], withoutSkipVerify: 1, afterRestart: [0, 'v'], sameCertAfterRestart: true, validDays: 365, keyMode: '600', keyHeader: '-----BEGIN EC PRIVATE KEY-----' });
+    expect(seen['etcd']).toEqual({ put: [0, 'OK'], withoutSkipVerify: 1, latchctl: { get: [0, 'v'], withoutSkipVerify: 'failed' }, afterRestart: [0, 'v'], sameCertAfterRestart: true, validDays: 365, keyMode: '600', keyHeader: '-----BEGIN EC PRIVATE KEY-----' });
     expect(seen['latchkey']).toEqual(seen['etcd']);
     // Subject O=etcd, P-521, ECDSA-SHA512, key usages, CA:FALSE, the listen host as an IP SAN.
     expect(shapes['etcd']).toContain('IP Address:127.0.0.1');

@@ -26,7 +26,7 @@ export const GLOBAL_FLAGS: FlagSpec[] = [
   { name: 'keepalive-timeout', type: 'duration', default: '6s', usage: 'keepalive timeout for client connections' },
   { name: 'insecure-transport', type: 'bool', default: 'true', usage: 'disable transport security for client connections' },
   { name: 'insecure-discovery', type: 'bool', default: 'true', usage: 'accept insecure SRV records describing cluster endpoints' },
-  { name: 'insecure-skip-tls-verify', type: 'bool', default: 'false', usage: 'skip server certificate verification (not supported by latchctl: certificates are always verified)' },
+  { name: 'insecure-skip-tls-verify', type: 'bool', default: 'false', usage: 'skip server certificate verification (CAUTION: this option should be enabled only for testing purposes)' },
   { name: 'cert', type: 'string', default: '', usage: 'identify secure client using this TLS certificate file' },
   { name: 'key', type: 'string', default: '', usage: 'identify secure client using this TLS key file' },
   { name: 'cacert', type: 'string', default: '', usage: 'verify certificates of TLS-enabled secure servers using this CA bundle' },
@@ -130,9 +130,6 @@ export class Context {
     if (this.flags.string('discovery-srv') !== '') {
       throw new CliError(ExitCode.Error, 'DNS discovery (--discovery-srv) is not supported by latchctl: give the --endpoints');
     }
-    if (this.flags.bool('insecure-skip-tls-verify')) {
-      throw new CliError(ExitCode.BadArgs, "--insecure-skip-tls-verify is not supported by latchctl: give the servers' CA with --cacert");
-    }
     const options: ClientOptions = {
       endpoints: endpoints.length > 0 ? endpoints : ['127.0.0.1:2379'],
       dialTimeoutMs: Math.max(1, this.flags.durationMs('dial-timeout')),
@@ -144,7 +141,7 @@ export class Context {
       },
     };
     const files = { ca: 'cacert', cert: 'cert', key: 'key' } as const;
-    const tls: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
+    const tls: { ca?: Buffer; cert?: Buffer; key?: Buffer; insecureSkipVerify?: boolean } = {};
     let useTls = !this.flags.bool('insecure-transport');
     for (const [field, flag] of Object.entries(files) as [keyof typeof files, string][]) {
       const path = this.flags.string(flag);
@@ -159,7 +156,8 @@ export class Context {
       }
       useTls = true;
     }
-    if (useTls) options.tls = tls;
+    // As etcdctl: skipping verification needs TLS on (--insecure-transport=false, or certificate files).
+    if (useTls) options.tls = this.flags.bool('insecure-skip-tls-verify') ? { ...tls, insecureSkipVerify: true } : tls;
     return options;
   }
 
