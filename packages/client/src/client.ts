@@ -47,6 +47,7 @@ import {
   rangeRequest,
 } from './ops.js';
 import { Barrier } from './recipes/barrier.js';
+import { Counter } from './recipes/counter.js';
 import { DoubleBarrier } from './recipes/double-barrier.js';
 import { Election, type ElectionOptions } from './recipes/election.js';
 import { LockApi } from './recipes/lock.js';
@@ -292,6 +293,11 @@ export class Client {
    */
   cache(prefix: Bytes, options: PrefixCacheOptions = {}): PrefixCache {
     return new PrefixCache(this, prefix, options);
+  }
+
+  /** A shared 64-bit counter on `key`, changed only by compare-and-swap (see `recipes/counter.ts`). */
+  counter(key: Bytes): Counter {
+    return new Counter(this, key);
   }
 
   /** Service registration and discovery. */

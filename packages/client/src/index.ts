@@ -1,7 +1,7 @@
 /**
  * @latchkey/client — a Node.js client for latchkey and etcd v3: KV, txn, watch, lease, and coordination recipes
- * (sessions, fair locks with fencing tokens, elections, barriers, semaphores, RW locks, queues, service registry,
- * prefix caches).
+ * (sessions, fair locks with fencing tokens, multi-locks, elections, barriers, semaphores, RW locks, queues, service
+ * registry, prefix caches, counters).
  */
 export { Client, TxnBuilder, type ClientOptions, type RangeResult, type PutResult, type DeleteResult, type TxnResult, type OpResult, type WriteOptions } from './client.js';
 export { type CallOptions, type ConnectionOptions, type TlsOptions, parseEndpoint } from './connection.js';
@@ -19,6 +19,8 @@ export { DoubleBarrier, BarrierRound, TooManyParticipantsError } from './recipes
 export { Semaphore, SemaphoreLimitError, type SemaphoreStatus } from './recipes/semaphore.js';
 export { RwLock, type RwMode } from './recipes/rwlock.js';
 export { Queue, Delivery, type EnqueueOptions, type QueueStats } from './recipes/queue.js';
+export { MultiLockHold } from './recipes/multi-lock.js';
+export { Counter } from './recipes/counter.js';
 export { PrefixCache, type PrefixCacheOptions, type CacheChange, type CacheEvent } from './recipes/prefix-cache.js';
 export { Registry, Registration, ServiceSet, encodeInstance, decodeInstance, type ServiceInstance, type RegisterOptions, type RegistrationState, type ServiceSnapshot, type PickStrategy } from './recipes/registry.js';
 export { type RecipeOptions } from './recipes/wait.js';

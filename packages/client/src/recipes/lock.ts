@@ -19,6 +19,7 @@ import { type Client, type TxnBuilder, type TxnResult } from '../client.js';
 import { abortErrorFor, deriveSignal, type CallOptions } from '../connection.js';
 import { LatchkeyError, LockLostError } from '../errors.js';
 import { Cmp, Op, type Condition, type Operation, type PutOptions } from '../ops.js';
+import { acquireAll, type MultiLockHold } from './multi-lock.js';
 import { waitForTurn } from './queue-wait.js';
 import { type Session } from './session.js';
 import { recipeError } from './wait.js';
@@ -252,6 +253,14 @@ export class LockApi {
   async acquire(name: string, options: AcquireOptions = {}): Promise<LockHold> {
     const hold = await this.enqueue(name, options, false);
     return hold!;
+  }
+
+  /**
+   * Takes every lock in `names` (see `multi-lock.ts`): in one global order, so overlapping sets never deadlock;
+   * all or nothing, under one deadline.
+   */
+  acquireAll(names: readonly string[], options: AcquireOptions = {}): Promise<MultiLockHold> {
+    return acquireAll(this, names, options);
   }
 
   /** Takes the lock only if it is free right now; otherwise returns undefined (leaving no key behind). */
