@@ -203,9 +203,9 @@ export class KeepAliveMux {
           if (code === 'etcdserver: invalid auth token' || code === 'etcdserver: revision of auth store is old') this.conn.invalidateToken();
           for (const r of this.regs.values()) for (const l of r.listeners) l.onDisconnect?.();
           if (this.closed || (this.regs.size === 0 && this.onceWaiters.size === 0)) return;
-          // Re-open soon and refresh every lease (the schedule would otherwise wait up to ttl/3), but not from in
-          // here, which runs inside the broken connection's teardown: the new stream goes through `streamClient`,
-          // which fails over to another endpoint when this one does not come back within a quarter second.
+          // Re-open soon and refresh every lease (the schedule would otherwise wait up to ttl/3). Not from in here:
+          // this runs inside the broken connection's teardown, while its channel still reports itself ready, and a
+          // stream opened on it would wait for that endpoint to come back instead of failing over.
           void delay(25, this.conn.closedSignal).then(async () => {
             if (this.closed || this.conn.isClosed) return;
             await this.ensureStream();
