@@ -192,27 +192,6 @@ describe('h2 channel - against Node http2 as the server', () => {
     expect(sessions.length).toBe(2);
   });
 
-  it('is not READY to the calls its dropped connection fails: a call made from their failure goes on a new connection', async () => {
-    const { target, sessions, sockets } = await serve((stream, headers) => {
-      if (headers[':path'] === '/svc/Hang') return;
-      ok(stream, Buffer.from('fine'));
-    });
-    const c = channel(target);
-    const states: ConnectivityState[] = [];
-    const retried = new Promise<unknown>((resolve) => {
-      c.makeUnaryRequest<Buffer, Buffer>('/svc/Hang', (b) => b, (b) => b, Buffer.from('x'), metadata(), {}, () => {
-        // What a retry policy does from inside the failure callback: look at the channel, and call again.
-        states.push(c.getChannel().getConnectivityState(false));
-        unary(c, '/svc/Ok', Buffer.from('x'), Date.now() + 5_000).then((b) => resolve(b.toString()), resolve);
-      });
-    });
-    await expect.poll(() => sessions.length).toBe(1);
-    sockets[0]!.destroy();
-    expect(await retried).toBe('fine');
-    expect(states).not.toContain(ConnectivityState.READY);
-    expect(sessions.length).toBe(2);
-  });
-
   it('reports a call to an endpoint that never answers as not sent', async () => {
     const s = net.createServer();
     await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));

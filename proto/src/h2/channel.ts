@@ -732,22 +732,13 @@ export class H2Channel {
 
   private readonly tailHeaders: Buffer;
 
-  /**
-   * A connection new calls can go on: up, not draining, and not torn down. (A dropped connection fails its calls
-   * before the channel forgets it; from inside those failures it must not look usable.)
-   */
-  private get live(): boolean {
-    const c = this.conn;
-    return c !== undefined && c.ready && !c.draining && !c.closed;
-  }
-
   // ------------------------------------------------------------------------------- grpc-js-like surface
 
   getChannel(): { getConnectivityState(tryToConnect: boolean): ConnectivityState } {
     return {
       getConnectivityState: (tryToConnect) => {
         if (this.closed) return ConnectivityState.SHUTDOWN;
-        if (this.live) return ConnectivityState.READY;
+        if (this.conn?.ready && !this.conn.draining) return ConnectivityState.READY;
         if (tryToConnect) this.ensureConnection();
         if (this.connecting) return ConnectivityState.CONNECTING;
         return this.lastError ? ConnectivityState.TRANSIENT_FAILURE : ConnectivityState.IDLE;
@@ -757,7 +748,7 @@ export class H2Channel {
 
   waitForReady(deadline: Deadline, callback: (err?: Error) => void): void {
     if (this.closed) return callback(new Error('channel closed'));
-    if (this.live) return callback();
+    if (this.conn?.ready && !this.conn.draining) return callback();
     const ms = deadlineMs(deadline);
     let timer: NodeJS.Timeout | undefined;
     const w = {
@@ -949,7 +940,7 @@ export class H2Channel {
 
   /** Runs `fn` once the connection is up (now, if it is), or `fail` if it cannot come up by the deadline. */
   private whenReady(fn: () => void, fail: (err: Error) => void, deadline: number | undefined): void {
-    if (this.live) return fn();
+    if (this.conn?.ready && !this.conn.draining) return fn();
     this.waitForReady(deadline ?? Date.now() + 20_000, (err) => (err ? fail(err) : fn()));
   }
 
