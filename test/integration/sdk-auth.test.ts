@@ -145,9 +145,19 @@ describe.each(targets)('%s', (kind) => {
       await client.put('b', 'v');
       expect(await nextEvent(events, 'the second watch’s event')).toBe('put b v');
       expect(await client.getString('b')).toBe('v');
-      // Keep-alives go on: the session's lease is refreshed after the expiry (its earliest expiry moves on).
-      const before = session.remainingMs();
-      await until(() => session.remainingMs() > before + 500, `${kind}: a keep-alive acknowledged after the token expired`, 10_000);
+      // Keep-alives go on: an acknowledgement after this point moves the session's earliest expiry on, so the
+      // remaining time rises above the lowest seen since (it only falls between acknowledgements, which come every
+      // ttl/3; comparing with the first reading instead would miss one that came just before it).
+      let lowest = session.remainingMs();
+      await until(
+        () => {
+          const now = session.remainingMs();
+          lowest = Math.min(lowest, now);
+          return now > lowest + 500;
+        },
+        `${kind}: a keep-alive acknowledged after the token expired`,
+        10_000,
+      );
       expect(session.state).toBe('live');
       ac.abort();
       await session.close();
