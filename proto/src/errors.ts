@@ -26,6 +26,30 @@ export enum GrpcCode {
   UNAUTHENTICATED = 16,
 }
 
+/**
+ * The codes as grpc-go spells them (index = code): the names in Go status texts (`rpc error: code =
+ * Unauthenticated desc = …`) and in etcd's Prometheus labels.
+ */
+export const GO_CODE_NAMES = [
+  'OK',
+  'Canceled',
+  'Unknown',
+  'InvalidArgument',
+  'DeadlineExceeded',
+  'NotFound',
+  'AlreadyExists',
+  'PermissionDenied',
+  'ResourceExhausted',
+  'FailedPrecondition',
+  'Aborted',
+  'OutOfRange',
+  'Unimplemented',
+  'Internal',
+  'Unavailable',
+  'DataLoss',
+  'Unauthenticated',
+] as const;
+
 export interface WireErrorSpec {
   readonly code: GrpcCode;
   readonly message: string;

@@ -3,6 +3,7 @@
  * on stderr and one of etcdctl's exit codes (ctlv3/command/error.go), never a stack trace.
  */
 import { DeadlineExceededError, AbortError, LatchkeyError, UnavailableError, GrpcCode } from '@latchkey/client';
+import { GO_CODE_NAMES } from '@latchkey/proto';
 
 /** etcdctl's exit codes. */
 export const ExitCode = {
@@ -40,26 +41,6 @@ export function silentExit(code: number): CliError {
   return new CliError(code, '', { silent: true });
 }
 
-const GRPC_CODE_NAMES: Record<number, string> = {
-  0: 'OK',
-  1: 'Canceled',
-  2: 'Unknown',
-  3: 'InvalidArgument',
-  4: 'DeadlineExceeded',
-  5: 'NotFound',
-  6: 'AlreadyExists',
-  7: 'PermissionDenied',
-  8: 'ResourceExhausted',
-  9: 'FailedPrecondition',
-  10: 'Aborted',
-  11: 'OutOfRange',
-  12: 'Unimplemented',
-  13: 'Internal',
-  14: 'Unavailable',
-  15: 'DataLoss',
-  16: 'Unauthenticated',
-};
-
 /**
  * The text etcdctl (clientv3) prints for a failed call:
  *  - an etcd error the server named (`etcdserver: requested lease not found`): the server's message;
@@ -76,7 +57,7 @@ export function describeError(err: unknown): string {
   if (err instanceof LatchkeyError) {
     if (err.etcdError !== undefined) return err.message;
     if (err.code === GrpcCode.UNKNOWN && !(err.cause && typeof (err.cause as { code?: unknown }).code === 'number')) return err.message;
-    return `rpc error: code = ${GRPC_CODE_NAMES[err.code] ?? `Code(${err.code})`} desc = ${err.message}`;
+    return `rpc error: code = ${GO_CODE_NAMES[err.code] ?? `Code(${err.code})`} desc = ${err.message}`;
   }
   if (err instanceof Error) return err.message;
   return String(err);

@@ -408,8 +408,8 @@ function cancelError(res: WatchResponse): LatchkeyError {
     return new CompactedError('etcdserver: mvcc: required revision has been compacted', res.compactRevision);
   }
   const reason = res.cancelReason || 'etcdserver: watch canceled';
-  // etcd 3.4 puts a gRPC error's text there (`rpc error: code = Unauthenticated desc = etcdserver: invalid auth
-  // token`); the catalog knows the part after `desc = `, which is what latchkey sends.
+  // etcd 3.4 (and latchkey, as etcd) puts a Go status text there (`rpc error: code = Unauthenticated desc =
+  // etcdserver: invalid auth token`); the catalog knows the part after `desc = `.
   const desc = /^rpc error: code = \w+ desc = (.*)$/s.exec(reason)?.[1] ?? reason;
   return fromGrpcError({ code: GrpcCode.CANCELLED, details: desc });
 }

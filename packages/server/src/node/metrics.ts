@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { GO_CODE_NAMES } from '@latchkey/proto';
 
 /**
  * Prometheus metrics, named as etcd names them where etcd has an equivalent (so existing dashboards and alerts
@@ -39,7 +40,7 @@ export class Metrics {
       this.grpcHandled.reset();
       for (const e of this.grpcCalls.entries()) {
         e.handled.forEach((n, code) => {
-          if (n > 0) this.grpcHandled.inc({ ...e.labels, grpc_code: GRPC_CODE_NAMES[code] ?? String(code) }, n);
+          if (n > 0) this.grpcHandled.inc({ ...e.labels, grpc_code: GO_CODE_NAMES[code] ?? String(code) }, n);
         });
       }
     },
@@ -113,23 +114,3 @@ export class GrpcCallCounts {
   }
 }
 
-/** gRPC code names as Prometheus labels (grpc-go's spelling). */
-export const GRPC_CODE_NAMES = [
-  'OK',
-  'Canceled',
-  'Unknown',
-  'InvalidArgument',
-  'DeadlineExceeded',
-  'NotFound',
-  'AlreadyExists',
-  'PermissionDenied',
-  'ResourceExhausted',
-  'FailedPrecondition',
-  'Aborted',
-  'OutOfRange',
-  'Unimplemented',
-  'Internal',
-  'Unavailable',
-  'DataLoss',
-  'Unauthenticated',
-] as const;

@@ -1,4 +1,4 @@
-import { EtcdError, WatchResponse, WatchService, type WatchRequest } from '@latchkey/proto';
+import { EtcdError, GO_CODE_NAMES, WatchResponse, WatchService, type WatchRequest } from '@latchkey/proto';
 import { toWireError } from '../errors.js';
 import type { EtcdServer } from '../../node/etcd-server.js';
 import type { WatchHub } from '../../watch/hub.js';
@@ -14,7 +14,6 @@ import { stage, tracing } from '../../node/stage-trace.js';
  * any other refusal reads as permission denied.
  */
 const REFUSAL_REASONS = new Set([EtcdError.InvalidAuthToken.message, EtcdError.AuthOldRevision.message, EtcdError.UserEmpty.message]);
-const GO_CODE_NAMES: Record<number, string> = { 3: 'InvalidArgument', 7: 'PermissionDenied', 16: 'Unauthenticated' };
 function goStatusText(e: { code: number; message: string }): string {
   return `rpc error: code = ${GO_CODE_NAMES[e.code] ?? 'Unknown'} desc = ${e.message}`;
 }
