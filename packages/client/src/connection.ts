@@ -22,6 +22,7 @@ import {
   ClientClosedError,
   DeadlineExceededError,
   fromGrpcError,
+  isTokenRefused,
   LatchkeyError,
   UnavailableError,
 } from './errors.js';
@@ -191,9 +192,7 @@ export class Connection {
   private shouldRetry(error: unknown, idempotent: boolean, signal: AbortSignal, deadline: number): boolean {
     if (signal.aborted || Date.now() >= deadline) return false;
     if (!(error instanceof LatchkeyError)) return false;
-    // A token the server no longer takes, or one issued before the latest auth change (etcd with JWT tokens, whose
-    // claims carry the auth revision, refuses those until the client logs in again): fetch a new one.
-    if (error.etcdError === 'InvalidAuthToken' || error.etcdError === 'AuthOldRevision') this.token = undefined;
+    if (isTokenRefused(error)) this.token = undefined; // fetch a new one
     // We went without a token because auth was off; it has been enabled since: fetch one and retry.
     if (error.etcdError === 'UserEmpty' && this.options.auth && this.token === '') {
       this.token = undefined;

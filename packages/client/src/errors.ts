@@ -131,6 +131,15 @@ interface GrpcLike {
 }
 
 /**
+ * Whether the server refused the call's auth token: unknown or expired (`invalid auth token`), or issued before
+ * the latest auth change (`revision of auth store is old`, etcd with JWT tokens). Either way the remedy is to
+ * log in again.
+ */
+export function isTokenRefused(err: LatchkeyError | undefined): boolean {
+  return err?.etcdError === 'InvalidAuthToken' || err?.etcdError === 'AuthOldRevision';
+}
+
+/**
  * The typed error for a failed gRPC call. `sent` tells whether the request may have reached a server: a
  * connection-level UNAVAILABLE before sending is retryable, the same code after sending is not (for writes).
  */

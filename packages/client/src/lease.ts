@@ -19,6 +19,7 @@ import {
 } from '@latchkey/proto';
 import { toText } from './bytes.js';
 import { type CallOptions, type Connection, delay } from './connection.js';
+import { fromGrpcError, isTokenRefused } from './errors.js';
 
 export interface LeaseInfo {
   id: bigint;
@@ -199,8 +200,7 @@ export class KeepAliveMux {
           if (this.stream !== stream) return;
           this.stream = undefined;
           this.inflight.clear();
-          const code = (err as { details?: string } | undefined)?.details;
-          if (code === 'etcdserver: invalid auth token' || code === 'etcdserver: revision of auth store is old') this.conn.invalidateToken();
+          if (err !== undefined && isTokenRefused(fromGrpcError(err))) this.conn.invalidateToken();
           for (const r of this.regs.values()) for (const l of r.listeners) l.onDisconnect?.();
           if (this.closed || (this.regs.size === 0 && this.onceWaiters.size === 0)) return;
           // Re-open soon and refresh every lease (the schedule would otherwise wait up to ttl/3). Not from in here:

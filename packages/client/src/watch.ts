@@ -26,7 +26,7 @@ import {
 } from '@latchkey/proto';
 import { type Bytes, toText } from './bytes.js';
 import { type Connection, delay } from './connection.js';
-import { CompactedError, fromGrpcError, LatchkeyError } from './errors.js';
+import { CompactedError, fromGrpcError, isTokenRefused, LatchkeyError } from './errors.js';
 import { type Namespace, type RangeSelector } from './ops.js';
 
 export interface WatchOptions extends RangeSelector {
@@ -320,7 +320,7 @@ export class WatchMux {
       this.detach();
       if (this.conn.isClosed || this.watchers.size === 0) return;
       const typed = err === undefined ? undefined : fromGrpcError(err);
-      if (typed?.etcdError === 'InvalidAuthToken' || typed?.etcdError === 'AuthOldRevision') this.conn.invalidateToken();
+      if (isTokenRefused(typed)) this.conn.invalidateToken();
       if (typed && (typed.code === GrpcCode.PERMISSION_DENIED || typed.code === GrpcCode.UNAUTHENTICATED) && typed.etcdError !== 'InvalidAuthToken') {
         for (const w of [...this.watchers]) this.failWatcher(w, typed);
         return;
@@ -355,7 +355,7 @@ export class WatchMux {
         // The stream's token was refused (it expired, the member restarted and forgot it, or an auth change made
         // it old): log in again and re-create every watcher on a new stream, once; a fresh token refused again
         // is the caller's problem.
-        if ((err.etcdError === 'InvalidAuthToken' || err.etcdError === 'AuthOldRevision') && !this.reloggedIn) {
+        if (isTokenRefused(err) && !this.reloggedIn) {
           this.reloggedIn = true;
           this.conn.invalidateToken();
           this.reopen();
