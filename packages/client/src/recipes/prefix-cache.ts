@@ -51,8 +51,8 @@ const mapKey = (key: Uint8Array): string => Buffer.from(key.buffer, key.byteOffs
 
 export class PrefixCache implements AsyncIterable<CacheChange> {
   private readonly map = new Map<string, KeyValue>();
+  /** The revision of the last change applied; 0n until the first read (a store's revision is at least 1). */
   private rev = 0n;
-  private loaded = false;
   private resyncCount = 0;
   private readonly stop = new AbortController();
   private readonly subscribers = new Set<{ queue: CacheChange[]; wake: (() => void) | undefined }>();
@@ -115,7 +115,7 @@ export class PrefixCache implements AsyncIterable<CacheChange> {
 
   /** Resolves once the first read has been applied. */
   async ready(options: CallOptions = {}): Promise<this> {
-    await this.waitFor(() => this.loaded, options);
+    await this.waitFor(() => this.rev > 0n, options);
     return this;
   }
 
@@ -192,7 +192,6 @@ export class PrefixCache implements AsyncIterable<CacheChange> {
       this.map.set(k, kv);
       events.push({ type: 'put', key: toText(kv.key), kv, prev });
     }
-    this.loaded = true;
     this.publish({ revision, events, reason });
   }
 
@@ -229,7 +228,7 @@ export class PrefixCache implements AsyncIterable<CacheChange> {
       } catch (err) {
         if (stop.aborted) return;
         if (this.client.conn.isClosed) return this.close();
-        if (this.loaded) reason = 'resync';
+        if (this.rev > 0n) reason = 'resync';
         if (err instanceof CompactedError) {
           this.resyncCount++;
           continue;

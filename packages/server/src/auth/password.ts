@@ -44,7 +44,7 @@ export class Passwords {
   }
 
   private run(job: BcryptJob): Promise<string | undefined> {
-    if (!existsSync(WORKER_FILE)) return Promise.resolve(compute(job)); // running from TypeScript sources (tests)
+    if (!HAS_WORKER) return Promise.resolve(compute(job)); // running from TypeScript sources (tests)
     let best = 0;
     for (let i = 0; i < this.threads.length; i++) {
       const t = this.threads[i];
@@ -106,6 +106,7 @@ class BcryptThread {
 
 /** The compiled worker next to this module (absent when this module runs from its TypeScript source). */
 const WORKER_FILE = fileURLToPath(new URL('./bcrypt-worker.js', import.meta.url));
+const HAS_WORKER = existsSync(WORKER_FILE);
 
 /** One request to the bcrypt thread. */
 export type BcryptJob = { op: 'hash'; password: string; salt: Uint8Array; cost: number } | { op: 'recompute'; password: string; hash: string };
