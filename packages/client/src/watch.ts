@@ -294,10 +294,7 @@ export class WatchMux {
 
   /** Drops the current stream and opens a new one (new metadata), re-creating every watcher from its resume revision. */
   private reopen(): void {
-    const s = this.stream;
-    this.detach();
-    s?.end();
-    s?.cancel();
+    this.closeStream();
     if (this.conn.isClosed || this.watchers.size === 0) return;
     this.reconnectDelayMs = Math.max(this.reconnectDelayMs, 25);
     void this.ensureStream();
@@ -391,15 +388,12 @@ export class WatchMux {
     if (this.watchers.size === 0 && this.pending.length === 0) this.closeStream();
   }
 
+  /** Ends the current stream (if any) and forgets it. */
   private closeStream(): void {
     const s = this.stream;
-    this.stream = undefined;
-    this.byId.clear();
-    this.pending.length = 0;
-    if (s) {
-      s.end();
-      s.cancel();
-    }
+    this.detach();
+    s?.end();
+    s?.cancel();
   }
 }
 
